@@ -1,0 +1,11 @@
+//! `no_std` `#[repr(C)]` types shared by dst's kernel programs and userspace: fault specs as
+//! stored in maps, counter slots and ring-buffer events.
+//!
+//! Rules for every type here: `#[repr(C)]`, `Copy`, explicit padding fields, no `bool`, and a
+//! `const _` size assertion so kernel and userspace can never disagree on a layout silently.
+#![no_std]
+
+pub mod net;
+
+/// Maximum number of network fault rules active at once (size of the rule array map).
+pub const MAX_NET_RULES: u32 = 64;

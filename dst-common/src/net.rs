@@ -1,0 +1,173 @@
+//! Network fault rules as the tc / cgroup_skb programs read them, and their per-fault counters.
+
+/// The rule slot is in use. A slot without this flag is skipped by the kernel.
+pub const RULE_ACTIVE: u32 = 1 << 0;
+/// Match packets entering the interface (tc ingress / cgroup ingress).
+pub const RULE_INGRESS: u32 = 1 << 1;
+/// Match packets leaving the interface (tc egress / cgroup egress).
+pub const RULE_EGRESS: u32 = 1 << 2;
+
+/// Drop the packet with `probability`.
+pub const ACTION_DROP: u32 = 1;
+/// Delay the packet by `param1` ns ± `param2` ns jitter.
+pub const ACTION_DELAY: u32 = 2;
+/// Reorder: hold the packet back by `param2` packets with `probability`.
+pub const ACTION_REORDER: u32 = 3;
+/// Send the packet twice with `probability`.
+pub const ACTION_DUPLICATE: u32 = 4;
+/// Flip a payload byte with `probability`.
+pub const ACTION_CORRUPT: u32 = 5;
+/// Limit the matched traffic to `param1` bits per second.
+pub const ACTION_RATE: u32 = 6;
+/// Count matching packets and let them pass (observation only; used by probes and tests).
+pub const ACTION_COUNT: u32 = 7;
+
+/// `probability` value meaning "always" (the kernel compares a 32-bit draw against it).
+pub const PROB_ALWAYS: u32 = u32::MAX;
+
+/// One network fault as stored in the rule array map. Addresses and ports are in network byte
+/// order exactly as they appear in the packet, so the kernel compares without conversion.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetRule {
+    /// `RULE_*` flags.
+    pub flags: u32,
+    /// One of the `ACTION_*` constants.
+    pub action: u32,
+    /// Interface index the rule applies to; 0 = any interface the program is attached to.
+    pub ifindex: u32,
+    /// IP protocol number (6 tcp, 17 udp, 1 icmp); 0 = any.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad0: [u8; 3],
+    /// IPv4 source address (network order) after masking with `src_mask`.
+    pub src_addr: u32,
+    /// IPv4 source mask (network order); 0 = any.
+    pub src_mask: u32,
+    /// IPv4 destination address (network order) after masking with `dst_mask`.
+    pub dst_addr: u32,
+    /// IPv4 destination mask (network order); 0 = any.
+    pub dst_mask: u32,
+    /// Inclusive source port range in host order; `0..=65535` = any.
+    pub sport_lo: u16,
+    /// Upper end of the source port range.
+    pub sport_hi: u16,
+    /// Inclusive destination port range in host order.
+    pub dport_lo: u16,
+    /// Upper end of the destination port range.
+    pub dport_hi: u16,
+    /// Chance that a matched packet gets the action, scaled to `0..=u32::MAX`.
+    pub probability: u32,
+    /// Explicit padding.
+    pub _pad1: u32,
+    /// Action parameter: delay ns, rate bits/s.
+    pub param1: u64,
+    /// Action parameter: jitter ns, reorder gap.
+    pub param2: u64,
+    /// CLOCK_MONOTONIC ns before which the rule does nothing (0 = at once).
+    pub not_before_ns: u64,
+    /// CLOCK_MONOTONIC ns after which the kernel ignores the rule (expiry enforced in kernel).
+    pub expires_ns: u64,
+    /// Seed of the rule's decision stream: decision n = hash(seed, n).
+    pub seed: u64,
+    /// cgroup v2 id the packet's socket must belong to; 0 = any.
+    pub cgroup_id: u64,
+}
+const _: () = assert!(core::mem::size_of::<NetRule>() == 96);
+
+/// Counters of one rule, one copy per CPU; userspace sums them (and takes min/max of times).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetCounters {
+    /// Packets that matched the rule while it was live.
+    pub matched: u64,
+    /// Matched packets that received the action.
+    pub applied: u64,
+    /// Matched packets the decision let through unchanged.
+    pub passed: u64,
+    /// Packets sent to the delay line or given a later departure time.
+    pub delayed: u64,
+    /// Packets held back for reordering.
+    pub reordered: u64,
+    /// Packets cloned.
+    pub duplicated: u64,
+    /// Packets with a flipped byte.
+    pub corrupted: u64,
+    /// Bytes of the packets the action was applied to.
+    pub bytes: u64,
+    /// Packets that matched after the rule had expired (let through, not applied).
+    pub expired: u64,
+    /// CLOCK_MONOTONIC ns of the first applied packet on this CPU (0 = none).
+    pub first_applied_ns: u64,
+    /// CLOCK_MONOTONIC ns of the last applied packet on this CPU.
+    pub last_applied_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<NetCounters>() == 88);
+
+/// Per-rule global decision ordinal (one copy, atomically incremented) so that the same seed and
+/// the same packet sequence produce the same decisions regardless of which CPU saw a packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleSeq {
+    /// Number of decisions drawn so far.
+    pub next: u64,
+}
+const _: () = assert!(core::mem::size_of::<RuleSeq>() == 8);
+
+/// Deterministic 32-bit draw number `n` of the stream `seed` (splitmix64 finaliser). Shared by
+/// kernel and userspace so tests can predict which packets a seed drops.
+#[inline(always)]
+pub fn draw(seed: u64, n: u64) -> u32 {
+    let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
+}
+
+/// Converts a probability in `0.0..=1.0` to the kernel's scaled threshold.
+pub fn probability_to_threshold(p: f64) -> u32 {
+    if p >= 1.0 {
+        PROB_ALWAYS
+    } else if p <= 0.0 {
+        0
+    } else {
+        (p * (u32::MAX as f64)) as u32
+    }
+}
+
+/// The decision the kernel makes: act when the draw is below the threshold (always at `PROB_ALWAYS`).
+#[inline(always)]
+pub fn decide(threshold: u32, draw: u32) -> bool {
+    threshold == PROB_ALWAYS || draw < threshold
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all three are #[repr(C)], Copy, made only of integers with explicit padding.
+    unsafe impl aya::Pod for super::NetRule {}
+    unsafe impl aya::Pod for super::NetCounters {}
+    unsafe impl aya::Pod for super::RuleSeq {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draw_is_deterministic_and_spread() {
+        assert_eq!(draw(7, 3), draw(7, 3));
+        assert_ne!(draw(7, 3), draw(8, 3));
+        let t = probability_to_threshold(0.3);
+        let hits = (0..100_000u64).filter(|&n| decide(t, draw(42, n))).count();
+        // Binomial(100000, 0.3): sd ≈ 145, so ±1000 is ~7 sd.
+        assert!((29_000..31_000).contains(&hits), "hits {hits}");
+    }
+
+    #[test]
+    fn probability_edges() {
+        assert_eq!(probability_to_threshold(0.0), 0);
+        assert_eq!(probability_to_threshold(1.0), PROB_ALWAYS);
+        assert!(!decide(0, 0));
+        assert!(decide(PROB_ALWAYS, u32::MAX));
+    }
+}

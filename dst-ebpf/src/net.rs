@@ -1,0 +1,149 @@
+//! The network fault engine in the kernel: rule maps, matching, seeded decisions and counters.
+//!
+//! Every packet seen by an attached program is compared against the live rules (bounded loop
+//! over `MAX_NET_RULES` slots). A matching rule whose expiry has passed is ignored — the kernel
+//! enforces expiry itself, so a dead daemon cannot leave traffic broken.
+
+use aya_ebpf::{
+    helpers::bpf_ktime_get_ns,
+    macros::map,
+    maps::{Array, PerCpuArray},
+};
+use dst_common::{
+    MAX_NET_RULES,
+    net::{
+        ACTION_COUNT, ACTION_DROP, NetCounters, NetRule, RULE_ACTIVE, RULE_EGRESS, RULE_INGRESS,
+        RuleSeq, decide, draw,
+    },
+};
+
+use crate::packet::Flow;
+
+/// The rules, one per slot; userspace writes a whole slot at once.
+#[map(name = "DST_NET_RULES")]
+pub static RULES: Array<NetRule> = Array::with_max_entries(MAX_NET_RULES, 0);
+
+/// Per-rule, per-CPU counters (the landing evidence).
+#[map(name = "DST_NET_COUNTERS")]
+pub static COUNTERS: PerCpuArray<NetCounters> = PerCpuArray::with_max_entries(MAX_NET_RULES, 0);
+
+/// Per-rule decision ordinal shared by all CPUs.
+#[map(name = "DST_NET_SEQ")]
+pub static SEQ: Array<RuleSeq> = Array::with_max_entries(MAX_NET_RULES, 0);
+
+/// Slot 0: one past the highest slot userspace has used (bounds the rule loop).
+#[map(name = "DST_NET_CONFIG")]
+pub static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+
+/// What the caller should do with the packet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the packet continue.
+    Pass,
+    /// Drop the packet.
+    Drop,
+}
+
+/// Which hook saw the packet.
+#[derive(Clone, Copy)]
+pub enum Direction {
+    /// Packet entering (tc ingress, cgroup ingress).
+    Ingress,
+    /// Packet leaving (tc egress, cgroup egress).
+    Egress,
+}
+
+/// Atomic fetch-and-add (BPF_ATOMIC | BPF_FETCH, kernel 5.12+). Written as assembly because the
+/// linker's default `generic` CPU would reject a used XADD result coming from the intrinsic.
+#[inline(always)]
+fn fetch_add(ptr: *mut u64, v: u64) -> u64 {
+    let mut val = v;
+    // SAFETY: `ptr` is a valid, aligned map value for the program's duration.
+    unsafe {
+        core::arch::asm!(
+            "{val} = atomic_fetch_add((u64 *)({ptr} + 0), {val})",
+            ptr = in(reg) ptr,
+            val = inout(reg) val,
+        );
+    }
+    val
+}
+
+#[inline(always)]
+fn port_in(p: u16, lo: u16, hi: u16) -> bool {
+    p >= lo && p <= hi
+}
+
+#[inline(always)]
+fn matches(rule: &NetRule, flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64) -> bool {
+    let dir_flag = match dir {
+        Direction::Ingress => RULE_INGRESS,
+        Direction::Egress => RULE_EGRESS,
+    };
+    rule.flags & RULE_ACTIVE != 0
+        && rule.flags & dir_flag != 0
+        && (rule.ifindex == 0 || rule.ifindex == ifindex)
+        && (rule.proto == 0 || rule.proto == flow.proto)
+        && flow.src & rule.src_mask == rule.src_addr
+        && flow.dst & rule.dst_mask == rule.dst_addr
+        && port_in(flow.sport, rule.sport_lo, rule.sport_hi)
+        && port_in(flow.dport, rule.dport_lo, rule.dport_hi)
+        && (rule.cgroup_id == 0 || rule.cgroup_id == cgroup_id)
+}
+
+/// Runs the packet through every live rule and returns what to do with it.
+#[inline(always)]
+pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: u32) -> Verdict {
+    let limit = match CONFIG.get(0) {
+        Some(n) => *n,
+        None => return Verdict::Pass,
+    };
+    let mut now = 0u64;
+    for i in 0..MAX_NET_RULES {
+        if i >= limit {
+            break;
+        }
+        let Some(rule) = RULES.get(i) else { break };
+        if !matches(rule, flow, dir, ifindex, cgroup_id) {
+            continue;
+        }
+        if now == 0 {
+            // SAFETY: helper without preconditions.
+            now = unsafe { bpf_ktime_get_ns() };
+        }
+        if now < rule.not_before_ns {
+            continue;
+        }
+        let Some(c) = COUNTERS.get_ptr_mut(i) else {
+            continue;
+        };
+        // SAFETY: per-CPU slot of this CPU; no other writer while the program runs on it.
+        let c = unsafe { &mut *c };
+        if rule.expires_ns != 0 && now >= rule.expires_ns {
+            c.expired += 1;
+            continue;
+        }
+        c.matched += 1;
+        let n = match SEQ.get_ptr_mut(i) {
+            // SAFETY: the slot is a valid, aligned u64 for the map's lifetime.
+            Some(s) => fetch_add(s.cast(), 1),
+            None => 0,
+        };
+        if !decide(rule.probability, draw(rule.seed, n)) {
+            c.passed += 1;
+            continue;
+        }
+        c.applied += 1;
+        c.bytes += len as u64;
+        if c.first_applied_ns == 0 {
+            c.first_applied_ns = now;
+        }
+        c.last_applied_ns = now;
+        match rule.action {
+            ACTION_DROP => return Verdict::Drop,
+            ACTION_COUNT => {}
+            _ => {}
+        }
+    }
+    Verdict::Pass
+}

@@ -1,0 +1,11 @@
+//! dst userspace library: loads and probes the kernel programs, drives faults and collects
+//! evidence. The `dst` binary (src/main.rs) is a thin clap layer over this crate.
+
+pub mod cgroup;
+pub mod ebpf;
+pub mod net;
+pub mod netlink;
+pub mod netns;
+pub mod probe;
+pub mod selftest;
+pub mod testing;

@@ -1,0 +1,404 @@
+//! Loads the `dst-net` object, attaches its programs (TCX first, tc clsact on kernels without
+//! TCX, cgroup_skb for per-cgroup faults), writes rules into the rule map atomically and reads
+//! the per-rule counters back as landing evidence.
+//!
+//! Links are owned by this process: when it exits, for any reason, the kernel detaches them.
+
+use std::os::fd::AsFd as _;
+
+use aya::{
+    Ebpf,
+    maps::{Array, MapData, PerCpuArray},
+    programs::{
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, LinkOrder, SchedClassifier, TcAttachType,
+        tc::{NlOptions, TcAttachOptions},
+    },
+};
+use dst_common::{
+    MAX_NET_RULES,
+    net::{NetCounters, NetRule, RuleSeq},
+};
+use serde::Serialize;
+
+use super::spec::{Direction, NetFault, SpecError};
+use crate::{cgroup::Cgroup, ebpf};
+
+/// Errors of the network engine.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The embedded object could not be loaded (maps or BTF refused).
+    #[error(
+        "loading the dst-net eBPF object failed: {0}; run `dst probe` to see what this kernel allows"
+    )]
+    Load(#[source] aya::EbpfError),
+    /// A program failed to load or attach.
+    #[error("{what}: {source}; run `dst probe` to see which hooks this kernel allows")]
+    Program {
+        /// What was being done.
+        what: String,
+        /// aya's error.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    /// A BPF map operation failed.
+    #[error("BPF map {map}: {source}")]
+    Map {
+        /// Map name.
+        map: &'static str,
+        /// aya's error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// Too many faults at once.
+    #[error("all {MAX_NET_RULES} network fault slots are in use; clear some faults first")]
+    Full,
+    /// The fault spec is invalid.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The slot does not hold a fault.
+    #[error("no network fault in slot {0}")]
+    NoSuchSlot(u32),
+}
+
+fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> NetError {
+    move |source| NetError::Map { map, source }
+}
+
+/// Which mechanism carries the programs on an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcMechanism {
+    /// TCX link (kernel 6.6+).
+    Tcx,
+    /// Classic clsact qdisc + cls_bpf filter in direct-action mode.
+    Clsact,
+}
+
+/// Counters of one rule summed over CPUs: the landing evidence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuleEvidence {
+    /// Packets that matched while the rule was live.
+    pub matched: u64,
+    /// Matched packets that received the action.
+    pub applied: u64,
+    /// Matched packets let through by the probability draw.
+    pub passed: u64,
+    /// Delayed packets.
+    pub delayed: u64,
+    /// Reordered packets.
+    pub reordered: u64,
+    /// Duplicated packets.
+    pub duplicated: u64,
+    /// Corrupted packets.
+    pub corrupted: u64,
+    /// Bytes of applied packets.
+    pub bytes: u64,
+    /// Packets that matched after expiry (let through).
+    pub expired: u64,
+    /// CLOCK_MONOTONIC ns of the first applied packet.
+    pub first_applied_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the last applied packet.
+    pub last_applied_ns: Option<u64>,
+    /// Decisions drawn so far (the ordinal fed to the seeded PRNG).
+    pub decisions: u64,
+}
+
+impl RuleEvidence {
+    fn sum(per_cpu: &[NetCounters], decisions: u64) -> Self {
+        let mut e = Self {
+            decisions,
+            ..Self::default()
+        };
+        for c in per_cpu {
+            e.matched += c.matched;
+            e.applied += c.applied;
+            e.passed += c.passed;
+            e.delayed += c.delayed;
+            e.reordered += c.reordered;
+            e.duplicated += c.duplicated;
+            e.corrupted += c.corrupted;
+            e.bytes += c.bytes;
+            e.expired += c.expired;
+            if c.first_applied_ns != 0 {
+                e.first_applied_ns = Some(
+                    e.first_applied_ns
+                        .map_or(c.first_applied_ns, |f| f.min(c.first_applied_ns)),
+                );
+            }
+            if c.last_applied_ns != 0 {
+                e.last_applied_ns = Some(
+                    e.last_applied_ns
+                        .map_or(c.last_applied_ns, |l| l.max(c.last_applied_ns)),
+                );
+            }
+        }
+        e
+    }
+}
+
+/// The loaded network programs and the rule slots they read.
+pub struct NetEngine {
+    bpf: Ebpf,
+    used: [bool; MAX_NET_RULES as usize],
+    limit: u32,
+}
+
+const PROG_TC_INGRESS: &str = "dst_tc_ingress";
+const PROG_TC_EGRESS: &str = "dst_tc_egress";
+const PROG_CG_INGRESS: &str = "dst_cg_ingress";
+const PROG_CG_EGRESS: &str = "dst_cg_egress";
+
+impl NetEngine {
+    /// Loads the object and its programs (nothing is attached yet).
+    pub fn load() -> Result<Self, NetError> {
+        let mut bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
+        for name in [PROG_TC_INGRESS, PROG_TC_EGRESS] {
+            let p: &mut SchedClassifier = prog(&mut bpf, name)?;
+            p.load().map_err(|source| NetError::Program {
+                what: format!("loading {name}"),
+                source,
+            })?;
+        }
+        for name in [PROG_CG_INGRESS, PROG_CG_EGRESS] {
+            let p: &mut CgroupSkb = prog(&mut bpf, name)?;
+            p.load().map_err(|source| NetError::Program {
+                what: format!("loading {name}"),
+                source,
+            })?;
+        }
+        Ok(Self {
+            bpf,
+            used: [false; MAX_NET_RULES as usize],
+            limit: 0,
+        })
+    }
+
+    /// Attaches the classifiers to `iface` (in the calling thread's network namespace) for the
+    /// given direction(s). Uses TCX where the kernel has it, else a clsact qdisc (created if
+    /// missing; an existing one is shared, never replaced).
+    pub fn attach_tc(&mut self, iface: &str, dir: Direction) -> Result<TcMechanism, NetError> {
+        let mut mech = TcMechanism::Tcx;
+        for (name, ty, wanted) in [
+            (
+                PROG_TC_INGRESS,
+                TcAttachType::Ingress,
+                dir != Direction::Egress,
+            ),
+            (
+                PROG_TC_EGRESS,
+                TcAttachType::Egress,
+                dir != Direction::Ingress,
+            ),
+        ] {
+            if !wanted {
+                continue;
+            }
+            let p: &mut SchedClassifier = prog(&mut self.bpf, name)?;
+            let tcx =
+                p.attach_with_options(iface, ty, TcAttachOptions::TcxOrder(LinkOrder::default()));
+            if let Err(tcx_err) = tcx {
+                // Kernels before 6.6 have no TCX: fall back to clsact + cls_bpf.
+                let _ = aya::programs::tc::qdisc_add_clsact(iface);
+                p.attach_with_options(iface, ty, TcAttachOptions::Netlink(NlOptions::default()))
+                    .map_err(|source| NetError::Program {
+                        what: format!("attaching {name} to {iface} (TCX failed with: {tcx_err})"),
+                        source,
+                    })?;
+                mech = TcMechanism::Clsact;
+            }
+        }
+        Ok(mech)
+    }
+
+    /// Attaches the cgroup_skb programs to `cgroup` so faults can follow its processes.
+    /// Attached as a bpf_link (5.7+), which is always multi-attach: programs others attached to
+    /// the cgroup keep running (flags must be 0 for links, hence `Single`).
+    pub fn attach_cgroup(&mut self, cgroup: &Cgroup, dir: Direction) -> Result<(), NetError> {
+        let file = std::fs::File::open(cgroup.path()).map_err(|e| NetError::Program {
+            what: format!("opening cgroup {}", cgroup.path().display()),
+            source: aya::programs::ProgramError::IOError(e),
+        })?;
+        for (name, ty, wanted) in [
+            (
+                PROG_CG_INGRESS,
+                CgroupSkbAttachType::Ingress,
+                dir != Direction::Egress,
+            ),
+            (
+                PROG_CG_EGRESS,
+                CgroupSkbAttachType::Egress,
+                dir != Direction::Ingress,
+            ),
+        ] {
+            if !wanted {
+                continue;
+            }
+            let p: &mut CgroupSkb = prog(&mut self.bpf, name)?;
+            p.attach(file.as_fd(), ty, CgroupAttachMode::Single)
+                .map_err(|source| NetError::Program {
+                    what: format!("attaching {name} to {}", cgroup.path().display()),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Installs a set of faults atomically: either every fault gets a slot and is live, or none
+    /// is written. Returns the slots in order.
+    pub fn apply(&mut self, faults: &[(NetFault, u64, u64)]) -> Result<Vec<u32>, NetError> {
+        let rules = faults
+            .iter()
+            .map(|(f, not_before, expires)| f.to_rule(*not_before, *expires))
+            .collect::<Result<Vec<_>, _>>()?;
+        let free: Vec<u32> = (0..MAX_NET_RULES)
+            .filter(|&i| !self.used[i as usize])
+            .take(rules.len())
+            .collect();
+        if free.len() < rules.len() {
+            return Err(NetError::Full);
+        }
+        let mut written = Vec::new();
+        for (slot, rule) in free.iter().zip(&rules) {
+            if let Err(e) = self.write_slot(*slot, rule) {
+                for s in written {
+                    let _ = self.write_rule(s, &NetRule::default());
+                    self.used[s as usize] = false;
+                }
+                return Err(e);
+            }
+            self.used[*slot as usize] = true;
+            written.push(*slot);
+        }
+        let limit = (0..MAX_NET_RULES)
+            .rev()
+            .find(|&i| self.used[i as usize])
+            .map_or(0, |i| i + 1);
+        self.set_limit(limit.max(self.limit))?;
+        Ok(free)
+    }
+
+    fn write_slot(&mut self, slot: u32, rule: &NetRule) -> Result<(), NetError> {
+        // Fresh counters and decision stream for the new fault, then the rule itself (last, so
+        // the kernel never sees a live rule with stale counters).
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
+            map: "DST_NET_COUNTERS",
+            source: aya::maps::MapError::IoError(e),
+        })?;
+        let mut counters: PerCpuArray<&mut MapData, NetCounters> =
+            PerCpuArray::try_from(self.bpf.map_mut("DST_NET_COUNTERS").expect("map in object"))
+                .map_err(map_err("DST_NET_COUNTERS"))?;
+        counters
+            .set(
+                slot,
+                aya::maps::PerCpuValues::try_from(vec![NetCounters::default(); ncpu]).map_err(
+                    |e| NetError::Map {
+                        map: "DST_NET_COUNTERS",
+                        source: aya::maps::MapError::IoError(e),
+                    },
+                )?,
+                0,
+            )
+            .map_err(map_err("DST_NET_COUNTERS"))?;
+        let mut seq: Array<&mut MapData, RuleSeq> =
+            Array::try_from(self.bpf.map_mut("DST_NET_SEQ").expect("map in object"))
+                .map_err(map_err("DST_NET_SEQ"))?;
+        seq.set(slot, RuleSeq::default(), 0)
+            .map_err(map_err("DST_NET_SEQ"))?;
+        self.write_rule(slot, rule)
+    }
+
+    fn write_rule(&mut self, slot: u32, rule: &NetRule) -> Result<(), NetError> {
+        let mut rules: Array<&mut MapData, NetRule> =
+            Array::try_from(self.bpf.map_mut("DST_NET_RULES").expect("map in object"))
+                .map_err(map_err("DST_NET_RULES"))?;
+        rules.set(slot, rule, 0).map_err(map_err("DST_NET_RULES"))
+    }
+
+    fn set_limit(&mut self, limit: u32) -> Result<(), NetError> {
+        let mut cfg: Array<&mut MapData, u32> =
+            Array::try_from(self.bpf.map_mut("DST_NET_CONFIG").expect("map in object"))
+                .map_err(map_err("DST_NET_CONFIG"))?;
+        cfg.set(0, limit, 0).map_err(map_err("DST_NET_CONFIG"))?;
+        self.limit = limit;
+        Ok(())
+    }
+
+    /// Deactivates the fault in `slot`; its counters stay readable until the slot is reused.
+    pub fn clear(&mut self, slot: u32) -> Result<(), NetError> {
+        if !self.used.get(slot as usize).copied().unwrap_or(false) {
+            return Err(NetError::NoSuchSlot(slot));
+        }
+        self.write_rule(slot, &NetRule::default())?;
+        self.used[slot as usize] = false;
+        Ok(())
+    }
+
+    /// The rule currently stored in `slot`.
+    pub fn rule(&self, slot: u32) -> Result<NetRule, NetError> {
+        let rules: Array<&MapData, NetRule> =
+            Array::try_from(self.bpf.map("DST_NET_RULES").expect("map in object"))
+                .map_err(map_err("DST_NET_RULES"))?;
+        rules.get(&slot, 0).map_err(map_err("DST_NET_RULES"))
+    }
+
+    /// Current counters of `slot`, summed over CPUs.
+    pub fn evidence(&self, slot: u32) -> Result<RuleEvidence, NetError> {
+        let counters: PerCpuArray<&MapData, NetCounters> =
+            PerCpuArray::try_from(self.bpf.map("DST_NET_COUNTERS").expect("map in object"))
+                .map_err(map_err("DST_NET_COUNTERS"))?;
+        let values = counters
+            .get(&slot, 0)
+            .map_err(map_err("DST_NET_COUNTERS"))?;
+        let seq: Array<&MapData, RuleSeq> =
+            Array::try_from(self.bpf.map("DST_NET_SEQ").expect("map in object"))
+                .map_err(map_err("DST_NET_SEQ"))?;
+        let decisions = seq.get(&slot, 0).map_err(map_err("DST_NET_SEQ"))?.next;
+        Ok(RuleEvidence::sum(&values, decisions))
+    }
+}
+
+fn prog<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let p = bpf.program_mut(name).ok_or_else(|| NetError::Program {
+        what: format!("program {name} missing from the dst-net object (rebuild dst)"),
+        source: aya::programs::ProgramError::NotLoaded,
+    })?;
+    p.try_into().map_err(|source| NetError::Program {
+        what: format!("program {name} has the wrong type"),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_sums_cpus_and_takes_extreme_times() {
+        let a = NetCounters {
+            matched: 3,
+            applied: 2,
+            passed: 1,
+            first_applied_ns: 50,
+            last_applied_ns: 70,
+            ..Default::default()
+        };
+        let b = NetCounters {
+            matched: 4,
+            applied: 4,
+            first_applied_ns: 40,
+            last_applied_ns: 60,
+            ..Default::default()
+        };
+        let idle = NetCounters::default();
+        let e = RuleEvidence::sum(&[a, idle, b], 7);
+        assert_eq!((e.matched, e.applied, e.passed, e.decisions), (7, 6, 1, 7));
+        assert_eq!(
+            (e.first_applied_ns, e.last_applied_ns),
+            (Some(40), Some(70))
+        );
+        assert_eq!(RuleEvidence::sum(&[idle], 0).first_applied_ns, None);
+    }
+}

@@ -1,0 +1,8 @@
+//! The network fault engine in userspace: fault specs, their translation to kernel rules, and
+//! the loader that attaches the programs and reads back landing evidence.
+
+pub mod engine;
+pub mod spec;
+
+pub use engine::{NetEngine, NetError, RuleEvidence};
+pub use spec::{Action, Direction, NetFault, PortRange, SpecError};

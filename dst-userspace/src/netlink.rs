@@ -1,0 +1,290 @@
+//! Synchronous rtnetlink operations (links, addresses, root qdiscs) on the network namespace of
+//! the thread that opened the connection. Built on the `rtnetlink` crate; no `ip`/`tc` binaries.
+
+use std::net::IpAddr;
+
+use futures::{StreamExt as _, TryStreamExt as _};
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::{
+    RouteNetlinkMessage,
+    link::LinkAttribute,
+    tc::{TcAttribute, TcHandle, TcMessage},
+};
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth};
+
+/// Errors of netlink operations.
+#[derive(Debug, thiserror::Error)]
+pub enum NetlinkError {
+    /// Opening the netlink socket or its runtime failed.
+    #[error("cannot open a netlink socket: {0} (dst needs root / CAP_NET_ADMIN)")]
+    Open(#[source] std::io::Error),
+    /// The kernel refused a request.
+    #[error("{op} failed: {source}")]
+    Request {
+        /// What was asked.
+        op: String,
+        /// The kernel's answer.
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// A named interface does not exist in this namespace.
+    #[error("interface {0:?} not found in this network namespace; check the name with `ip link`")]
+    NoSuchLink(String),
+}
+
+fn req(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
+    let op = op.into();
+    move |source| NetlinkError::Request { op, source }
+}
+
+impl NetlinkError {
+    /// The errno the kernel answered, if this was a kernel refusal.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Self::Request {
+                source: rtnetlink::Error::NetlinkError(e),
+                ..
+            } => e.code.map(|c| -c.get()),
+            _ => None,
+        }
+    }
+}
+
+/// A netlink connection bound to the network namespace current at creation.
+pub struct Netlink {
+    rt: tokio::runtime::Runtime,
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens a connection in the calling thread's network namespace.
+    pub fn new() -> Result<Self, NetlinkError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(NetlinkError::Open)?;
+        let handle = rt.block_on(async {
+            let (conn, handle, _) = rtnetlink::new_connection()?;
+            tokio::spawn(conn);
+            Ok::<_, std::io::Error>(handle)
+        });
+        Ok(Self {
+            rt,
+            handle: handle.map_err(NetlinkError::Open)?,
+        })
+    }
+
+    /// Index of the interface named `name`.
+    pub fn link_index(&self, name: &str) -> Result<u32, NetlinkError> {
+        self.rt.block_on(async {
+            let mut links = self
+                .handle
+                .link()
+                .get()
+                .match_name(name.to_string())
+                .execute();
+            match links.try_next().await {
+                Ok(Some(msg)) => Ok(msg.header.index),
+                Ok(None) => Err(NetlinkError::NoSuchLink(name.to_string())),
+                Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => {
+                    Err(NetlinkError::NoSuchLink(name.to_string()))
+                }
+                Err(e) => Err(req(format!("looking up {name}"))(e)),
+            }
+        })
+    }
+
+    /// Name of the interface with index `index`.
+    pub fn link_name(&self, index: u32) -> Result<String, NetlinkError> {
+        self.rt.block_on(async {
+            let mut links = self.handle.link().get().match_index(index).execute();
+            let msg = links
+                .try_next()
+                .await
+                .map_err(req(format!("looking up ifindex {index}")))?
+                .ok_or_else(|| NetlinkError::NoSuchLink(index.to_string()))?;
+            Ok(msg
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    /// Sets the interface up.
+    pub fn link_up(&self, index: u32) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(
+                self.handle
+                    .link()
+                    .set(LinkUnspec::new_with_index(index).up().build())
+                    .execute(),
+            )
+            .map_err(req(format!("setting ifindex {index} up")))
+    }
+
+    /// Creates a veth pair `a` <-> `b` in this namespace.
+    pub fn add_veth(&self, a: &str, b: &str) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(
+                self.handle
+                    .link()
+                    .add(LinkVeth::new(a, b).build())
+                    .execute(),
+            )
+            .map_err(req(format!("creating veth {a}/{b}")))
+    }
+
+    /// Creates a bridge.
+    pub fn add_bridge(&self, name: &str) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(
+                self.handle
+                    .link()
+                    .add(LinkBridge::new(name).build())
+                    .execute(),
+            )
+            .map_err(req(format!("creating bridge {name}")))
+    }
+
+    /// Enslaves `index` to the bridge `bridge`.
+    pub fn set_master(&self, index: u32, bridge: u32) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(
+                self.handle
+                    .link()
+                    .set(LinkUnspec::new_with_index(index).controller(bridge).build())
+                    .execute(),
+            )
+            .map_err(req(format!("attaching ifindex {index} to bridge {bridge}")))
+    }
+
+    /// Moves the interface into the namespace open at `ns_fd`, renaming it to `new_name`.
+    pub fn move_to_netns(
+        &self,
+        index: u32,
+        ns_fd: i32,
+        new_name: &str,
+    ) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(
+                self.handle
+                    .link()
+                    .set(
+                        LinkUnspec::new_with_index(index)
+                            .setns_by_fd(ns_fd)
+                            .name(new_name.to_string())
+                            .build(),
+                    )
+                    .execute(),
+            )
+            .map_err(req(format!("moving ifindex {index} to another namespace")))
+    }
+
+    /// Deletes the interface.
+    pub fn del_link(&self, index: u32) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(self.handle.link().del(index).execute())
+            .map_err(req(format!("deleting ifindex {index}")))
+    }
+
+    /// Adds an address to the interface.
+    pub fn add_addr(&self, index: u32, addr: IpAddr, prefix: u8) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(self.handle.address().add(index, addr, prefix).execute())
+            .map_err(req(format!("adding {addr}/{prefix} to ifindex {index}")))
+    }
+
+    fn tc_request(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        op: String,
+    ) -> Result<(), NetlinkError> {
+        self.rt.block_on(async {
+            let mut nl = NetlinkMessage::from(msg);
+            nl.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+            let mut handle = self.handle.clone();
+            let mut resp = handle.request(nl).map_err(req(op.clone()))?;
+            while let Some(m) = resp.next().await {
+                if let NetlinkPayload::Error(e) = m.payload {
+                    if e.code.is_some() {
+                        return Err(req(op)(rtnetlink::Error::NetlinkError(e)));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds a root qdisc of `kind` (e.g. "fq", "netem") without options; fails if one exists.
+    pub fn add_root_qdisc(&self, index: u32, kind: &str) -> Result<(), NetlinkError> {
+        let mut msg = TcMessage::with_index(index as i32);
+        msg.header.parent = TcHandle::ROOT;
+        msg.header.handle = TcHandle { major: 0, minor: 0 };
+        msg.attributes.push(TcAttribute::Kind(kind.to_string()));
+        self.tc_request(
+            RouteNetlinkMessage::NewQueueDiscipline(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            format!("adding root qdisc {kind} on ifindex {index}"),
+        )
+    }
+
+    /// Deletes the root qdisc of the interface.
+    pub fn del_root_qdisc(&self, index: u32) -> Result<(), NetlinkError> {
+        let mut msg = TcMessage::with_index(index as i32);
+        msg.header.parent = TcHandle::ROOT;
+        self.tc_request(
+            RouteNetlinkMessage::DelQueueDiscipline(msg),
+            0,
+            format!("deleting root qdisc on ifindex {index}"),
+        )
+    }
+
+    /// Deletes the clsact qdisc of the interface (and every tc filter on it).
+    pub fn del_clsact(&self, index: u32) -> Result<(), NetlinkError> {
+        let mut msg = TcMessage::with_index(index as i32);
+        msg.header.parent = TcHandle::INGRESS;
+        msg.header.handle = TcHandle {
+            major: 0xffff,
+            minor: 0,
+        };
+        msg.attributes.push(TcAttribute::Kind("clsact".to_string()));
+        self.tc_request(
+            RouteNetlinkMessage::DelQueueDiscipline(msg),
+            0,
+            format!("deleting clsact on ifindex {index}"),
+        )
+    }
+
+    /// Kinds of all qdiscs attached to the interface (root first as the kernel lists them).
+    pub fn qdisc_kinds(&self, index: u32) -> Result<Vec<(TcHandle, String)>, NetlinkError> {
+        self.rt.block_on(async {
+            let handle = self.handle.clone();
+            let msgs: Vec<TcMessage> = handle
+                .qdisc()
+                .get()
+                .index(index as i32)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(req(format!("listing qdiscs of ifindex {index}")))?;
+            Ok(msgs
+                .into_iter()
+                .filter(|m| m.header.index == index as i32)
+                .filter_map(|m| {
+                    let parent = m.header.parent;
+                    m.attributes.into_iter().find_map(|a| match a {
+                        TcAttribute::Kind(k) => Some((parent, k)),
+                        _ => None,
+                    })
+                })
+                .collect())
+        })
+    }
+}
