@@ -212,10 +212,10 @@ impl Netlink {
             let mut handle = self.handle.clone();
             let mut resp = handle.request(nl).map_err(req(op.clone()))?;
             while let Some(m) = resp.next().await {
-                if let NetlinkPayload::Error(e) = m.payload {
-                    if e.code.is_some() {
-                        return Err(req(op)(rtnetlink::Error::NetlinkError(e)));
-                    }
+                if let NetlinkPayload::Error(e) = m.payload
+                    && e.code.is_some()
+                {
+                    return Err(req(op)(rtnetlink::Error::NetlinkError(e)));
                 }
             }
             Ok(())
