@@ -1,15 +1,13 @@
-//! Privileged tier: real programs on the running kernel, in namespaces and cgroups that each
-//! test creates and removes (RAII). Compiled only with `--features privileged-tests`; run one
-//! at a time through `cargo xtask privileged` (or `cargo xtask test`), as root.
-#![cfg(feature = "privileged-tests")]
+//! Foundation: the probe agrees with reality, the smoke test, seeded decisions, kernel-side
+//! expiry, topology and cgroup cleanup, cgroup_skb targeting.
 
 use std::{
     collections::BTreeSet,
-    path::Path,
     process::Command,
     time::{Duration, Instant},
 };
 
+use super::{ns_exists, unique};
 use dst::{
     cgroup::Cgroup,
     net::{Action, Direction, NetEngine, NetFault, PortRange, spec},
@@ -17,14 +15,6 @@ use dst::{
     probe,
     testing::{Topology, udp_sequence},
 };
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{}-", std::process::id() % 100_000)
-}
-
-fn ns_exists(name: &str) -> bool {
-    Path::new("/run/netns").join(name).exists()
-}
 
 /// The probe must agree with reality: what it calls available must work when the engine uses
 /// it, and what it calls missing must fail when tried directly. `DST_EXPECT_PROBE` (set by
