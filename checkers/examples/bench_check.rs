@@ -94,6 +94,9 @@ fn main() {
     let mut per: Vec<(String, f64)> = Vec::new();
     pool1.install(|| {
         for c in &cases {
+            if std::env::var_os("BENCH_VERBOSE").is_some() {
+                eprintln!("checking {}", c.name);
+            }
             per.push((
                 c.name.clone(),
                 ms(best_of(runs, || {

@@ -14,6 +14,11 @@ pub enum TopologyError {
     /// A netlink operation failed.
     #[error(transparent)]
     Netlink(#[from] crate::netlink::NetlinkError),
+    /// The test receiver's socket overflowed, so losses cannot be attributed to a fault.
+    #[error(
+        "the receiver dropped {0} datagrams for lack of buffer space; the machine is overloaded, retry"
+    )]
+    ReceiverOverflow(u64),
 }
 
 /// One host: a network namespace with `eth0` carrying `addr`/24.
@@ -102,11 +107,34 @@ pub fn udp_socket(host: &Host, port: u16) -> Result<std::net::UdpSocket, Topolog
     sock.map_err(|e| TopologyError::Netlink(crate::netlink::NetlinkError::Open(e)))
 }
 
+/// UDP datagrams the host's kernel dropped for lack of receive-buffer space (`RcvbufErrors` in
+/// the namespace's /proc/net/snmp): losses that are not a fault's doing.
+pub fn udp_rcvbuf_errors(host: &Host) -> Result<u64, TopologyError> {
+    let snmp = host
+        .ns
+        .run(|| std::fs::read_to_string("/proc/thread-self/net/snmp"))?;
+    let snmp = snmp.map_err(|e| TopologyError::Netlink(crate::netlink::NetlinkError::Open(e)))?;
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(head), Some(vals)) = (udp.next(), udp.next()) else {
+        return Ok(0);
+    };
+    let col = head.split_whitespace().position(|h| h == "RcvbufErrors");
+    Ok(col
+        .and_then(|c| vals.split_whitespace().nth(c)?.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Sends `n` datagrams carrying sequence numbers 0..n from `from` to `to:port` and returns, per
 /// sequence number, whether it arrived. Waits until the receiver has been idle for 300 ms.
+///
+/// The receiver gets a 16 MiB buffer so a busy machine cannot turn scheduling delays into
+/// losses; if the kernel still reports receive-buffer drops the call fails rather than let them
+/// pass for a fault's work.
 pub fn udp_sequence(from: &Host, to: &Host, port: u16, n: u32) -> Result<Vec<bool>, TopologyError> {
     use std::time::Duration;
     let rx = udp_socket(to, port)?;
+    let _ = nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::RcvBufForce, &(16 << 20));
+    let overflow_before = udp_rcvbuf_errors(to)?;
     rx.set_read_timeout(Some(Duration::from_millis(300))).ok();
     let tx = udp_socket(from, 0)?;
     let dst = std::net::SocketAddr::from((to.addr, port));
@@ -135,5 +163,12 @@ pub fn udp_sequence(from: &Host, to: &Host, port: u16, n: u32) -> Result<Vec<boo
             }
         }
         Ok(receiver.join().expect("receiver thread"))
+    })
+    .and_then(|got| {
+        let overflow = udp_rcvbuf_errors(to)? - overflow_before;
+        if overflow > 0 {
+            return Err(TopologyError::ReceiverOverflow(overflow));
+        }
+        Ok(got)
     })
 }

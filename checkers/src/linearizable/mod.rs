@@ -35,7 +35,7 @@ impl<M: Model> Prepared<M> {
 /// Encodes and partitions operations.
 pub fn prepare<M: Model>(model: &M, ops: &[Operation]) -> Result<Prepared<M>, ModelError> {
     let mut parts: BTreeMap<Option<HVal>, Vec<Entry<M::Input, M::Output>>> = BTreeMap::new();
-    for op in ops {
+    for (pos, op) in ops.iter().enumerate() {
         if let Encoded::Op { input, output } = model.encode(op)? {
             let e = Entry {
                 input,

@@ -17,7 +17,7 @@ pub(crate) struct Entry<I, O> {
     pub call: usize,
     /// Position by which it took effect; `None` = pending (no bound, may never happen).
     pub ret: Option<usize>,
-    /// The history operation id.
+    /// Position in the checked operation slice.
     pub op: usize,
 }
 
