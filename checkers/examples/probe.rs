@@ -9,7 +9,7 @@ fn main() {
     let ops = h.operations().unwrap();
     let mut keys: Vec<String> = ops.iter().map(|o| o.key.clone().unwrap().to_string()).collect();
     keys.sort(); keys.dedup();
-    for k in keys {
+    for k in keys.into_iter().rev() {
         let sub: Vec<_> = ops.iter().filter(|o| o.key.clone().unwrap().to_string() == k).cloned().collect();
         let t = Instant::now();
         let r = linearizable::check(&Kv, &sub, &Budget::with_max_steps(20_000_000)).unwrap();

@@ -42,7 +42,7 @@ pub fn prepare<M: Model>(model: &M, ops: &[Operation]) -> Result<Prepared<M>, Mo
                 output,
                 call: op.invoke,
                 ret: op.deadline(),
-                op: op.id,
+                op: pos,
             };
             parts.entry(model.partition(op)).or_default().push(e);
         }
