@@ -1,18 +1,20 @@
 use checkers::format::Format;
-use checkers::model::Kv;
+use checkers::model::CasRegister;
 use checkers::{Budget, linearizable};
 use std::time::Instant;
 fn main() {
-    let p = std::env::args().nth(1).unwrap();
-    let text = std::fs::read_to_string(&p).unwrap();
-    let h = Format::Edn.parse(&text).unwrap();
-    let ops = h.operations().unwrap();
-    let mut keys: Vec<String> = ops.iter().map(|o| o.key.clone().unwrap().to_string()).collect();
-    keys.sort(); keys.dedup();
-    for k in keys.into_iter().rev() {
-        let sub: Vec<_> = ops.iter().filter(|o| o.key.clone().unwrap().to_string() == k).cloned().collect();
+    for p in std::env::args().skip(1) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        let h = Format::PorcupineEtcd.parse(&text).unwrap();
+        let ops = h.operations().unwrap();
         let t = Instant::now();
-        let r = linearizable::check(&Kv, &sub, &Budget::with_max_steps(20_000_000)).unwrap();
-        println!("key {k}: {} ops {:?} {:?}", sub.len(), r.verdict(), t.elapsed());
+        let r = linearizable::check(&CasRegister, &ops, &Budget::unlimited()).unwrap();
+        println!(
+            "{p}: {} ops ({} pending) {:?} {:?}",
+            ops.len(),
+            ops.iter().filter(|o| o.is_pending()).count(),
+            r.verdict(),
+            t.elapsed()
+        );
     }
 }

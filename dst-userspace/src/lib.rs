@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod ebpf;
+pub mod fault;
 pub mod net;
 pub mod netlink;
 pub mod netns;

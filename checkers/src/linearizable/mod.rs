@@ -53,7 +53,9 @@ pub fn prepare<M: Model>(model: &M, ops: &[Operation]) -> Result<Prepared<M>, Mo
     Ok(Prepared { partitions })
 }
 
-/// Searches prepared partitions in parallel (rayon's current pool).
+/// Searches prepared partitions in parallel (rayon's current pool), stopping at the first
+/// illegal one. Partitions advance in rounds of growing step quanta, so an easy illegal
+/// partition is found even when a hard one comes first and only one thread is available.
 pub fn check_prepared<M: Model>(
     model: &M,
     ops: &[Operation],
@@ -61,32 +63,46 @@ pub fn check_prepared<M: Model>(
     budget: &Budget,
 ) -> CheckResult {
     let cancel = AtomicBool::new(false);
-    let results: Vec<(usize, Search<M::State>)> = prepared
+    let mut live: Vec<(usize, Box<dyn search::Resumable<M::State> + '_>)> = prepared
         .partitions
-        .par_iter()
+        .iter()
         .enumerate()
-        .map(|(i, (_, entries))| {
-            let r = search::search(model, entries, budget, &cancel);
-            if matches!(r, Search::Illegal { .. }) {
-                cancel.store(true, Ordering::Relaxed);
-            }
-            (i, r)
-        })
+        .map(|(i, (_, e))| (i, search::start(model, e)))
         .collect();
+    let mut quantum: u64 = if live.len() <= 1 { u64::MAX } else { 1 << 15 };
     let mut unknown = None;
-    for (i, r) in results {
-        match r {
-            Search::Illegal { prefix, state } => {
-                let (key, entries) = &prepared.partitions[i];
-                let key = key.as_ref().map(HVal::to_string);
-                let w = witness::build(model, ops, entries, key, &prefix, &state);
-                return CheckResult::Illegal {
-                    witness: Witness::Linearizability(w),
-                };
+    while !live.is_empty() {
+        let results: Vec<Option<Search<M::State>>> = live
+            .par_iter_mut()
+            .map(|(_, s)| {
+                let r = s.advance(quantum, budget, &cancel);
+                if matches!(r, Some(Search::Illegal { .. })) {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                r
+            })
+            .collect();
+        let mut still = Vec::new();
+        for ((i, s), r) in live.into_iter().zip(results) {
+            if r.is_some() && std::env::var_os("CHECKERS_DEBUG").is_some() {
+                eprintln!("partition {i}: {} steps", s.steps());
             }
-            Search::Unknown(reason) => unknown = Some(reason),
-            Search::Ok | Search::Cancelled => {}
+            match r {
+                None => still.push((i, s)),
+                Some(Search::Illegal { prefix, state }) => {
+                    let (key, entries) = &prepared.partitions[i];
+                    let key = key.as_ref().map(HVal::to_string);
+                    let w = witness::build(model, ops, entries, key, &prefix, &state);
+                    return CheckResult::Illegal {
+                        witness: Witness::Linearizability(w),
+                    };
+                }
+                Some(Search::Unknown(reason)) => unknown = Some(reason),
+                Some(Search::Ok | Search::Cancelled) => {}
+            }
         }
+        live = still;
+        quantum = quantum.saturating_mul(2);
     }
     match unknown {
         Some(reason) => CheckResult::Unknown { reason },

@@ -61,154 +61,212 @@ impl Bits for Box<[u64]> {
     }
 }
 
-/// Checks one partition; picks a fixed-size bitset when the partition is small.
-pub(crate) fn search<M: Model>(
-    model: &M,
-    entries: &[Entry<M::Input, M::Output>],
-    budget: &Budget,
-    cancel: &AtomicBool,
-) -> Search<M::State> {
+/// A paused or finished search over one partition.
+pub(crate) trait Resumable<S>: Send {
+    /// Runs until decided or until `steps` more model steps were taken (then `None`).
+    fn advance(&mut self, steps: u64, budget: &Budget, cancel: &AtomicBool) -> Option<Search<S>>;
+    /// Model steps taken so far.
+    fn steps(&self) -> u64;
+}
+
+/// Starts a search over one partition; picks a fixed-size bitset when it is small.
+pub(crate) fn start<'a, M: Model>(
+    model: &'a M,
+    entries: &'a [Entry<M::Input, M::Output>],
+) -> Box<dyn Resumable<M::State> + 'a> {
     match entries.len() {
-        0..=64 => run::<M, [u64; 1]>(model, entries, budget, cancel),
-        65..=128 => run::<M, [u64; 2]>(model, entries, budget, cancel),
-        129..=256 => run::<M, [u64; 4]>(model, entries, budget, cancel),
-        257..=512 => run::<M, [u64; 8]>(model, entries, budget, cancel),
-        _ => run::<M, Box<[u64]>>(model, entries, budget, cancel),
+        0..=64 => Box::new(Searcher::<M, [u64; 1]>::new(model, entries)),
+        65..=128 => Box::new(Searcher::<M, [u64; 2]>::new(model, entries)),
+        129..=256 => Box::new(Searcher::<M, [u64; 4]>::new(model, entries)),
+        257..=512 => Box::new(Searcher::<M, [u64; 8]>::new(model, entries)),
+        _ => Box::new(Searcher::<M, Box<[u64]>>::new(model, entries)),
     }
 }
 
 const NONE: u32 = u32::MAX;
 
-fn run<M: Model, B: Bits>(
-    model: &M,
-    entries: &[Entry<M::Input, M::Output>],
-    budget: &Budget,
-    cancel: &AtomicBool,
-) -> Search<M::State> {
-    let started = Instant::now();
-    let n = entries.len();
-    // Events in time order; code = 2*op for a call, 2*op+1 for a return. Pending ops have
-    // no return event: once every completed op is placed the rest may simply not happen.
-    let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
-    for (i, e) in entries.iter().enumerate() {
-        events.push((e.call, 2 * i as u32));
-        if let Some(r) = e.ret {
-            events.push((r, 2 * i as u32 + 1));
-        }
-    }
-    events.sort_unstable();
-    // Doubly linked list of nodes: 0 = head, 1..=len = events, len+1 = tail.
-    let len = events.len();
-    let tail = len as u32 + 1;
-    let mut next: Vec<u32> = (1..=len as u32 + 1).chain([NONE]).collect();
-    let mut prev: Vec<u32> = [NONE].into_iter().chain(0..=len as u32).collect();
-    let mut code: Vec<u32> = vec![NONE; len + 2];
-    let mut call_node = vec![NONE; n];
-    let mut ret_node = vec![NONE; n];
-    for (k, &(_, c)) in events.iter().enumerate() {
-        let node = k as u32 + 1;
-        code[node as usize] = c;
-        let op = (c >> 1) as usize;
-        if c & 1 == 0 {
-            call_node[op] = node;
-        } else {
-            ret_node[op] = node;
-        }
-    }
-    let mut remaining = entries.iter().filter(|e| e.ret.is_some()).count();
-    if remaining == 0 {
-        return Search::Ok;
-    }
+struct Searcher<'a, M: Model, B> {
+    model: &'a M,
+    entries: &'a [Entry<M::Input, M::Output>],
+    started: Instant,
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Per node: 2*op for a call, 2*op+1 for a return.
+    code: Vec<u32>,
+    ret_node: Vec<u32>,
+    remaining: usize,
+    cache: FxHashSet<(B, M::State)>,
+    bits: B,
+    state: M::State,
+    stack: Vec<(u32, M::State)>,
+    best: Vec<usize>,
+    best_state: M::State,
+    steps: u64,
+    node: u32,
+    done: bool,
+}
 
-    let mut cache: FxHashSet<(B, M::State)> = FxHashSet::default();
-    let mut bits = B::zeros(n);
-    let mut state = model.init();
-    let mut stack: Vec<(u32, M::State)> = Vec::new();
-    let mut best: Vec<usize> = Vec::new();
-    let mut best_state = state.clone();
-    let mut steps: u64 = 0;
-    let mut node = next[0];
-
-    macro_rules! unlink {
-        ($x:expr) => {{
-            let x = $x as usize;
-            next[prev[x] as usize] = next[x];
-            prev[next[x] as usize] = prev[x];
-        }};
-    }
-    macro_rules! relink {
-        ($x:expr) => {{
-            let x = $x as usize;
-            next[prev[x] as usize] = x as u32;
-            prev[next[x] as usize] = x as u32;
-        }};
-    }
-
-    loop {
-        debug_assert!(node != tail && node != NONE);
-        let c = code[node as usize];
-        let op = (c >> 1) as usize;
-        if c & 1 == 0 {
-            steps += 1;
-            if steps & 1023 == 0 {
-                if cancel.load(Ordering::Relaxed) {
-                    return Search::Cancelled;
-                }
-                if let Some(max) = budget.max_steps
-                    && steps >= max
-                {
-                    return Search::Unknown(UnknownReason::StepBudget { steps });
-                }
-                if let Some(d) = budget.deadline
-                    && Instant::now() >= d
-                {
-                    let elapsed_ms = started.elapsed().as_millis() as u64;
-                    return Search::Unknown(UnknownReason::Timeout { elapsed_ms });
-                }
+impl<'a, M: Model, B: Bits> Searcher<'a, M, B> {
+    fn new(model: &'a M, entries: &'a [Entry<M::Input, M::Output>]) -> Self {
+        let n = entries.len();
+        // Events in time order. Pending ops have no return event: once every completed op
+        // is placed, the rest may simply never have happened.
+        let mut events: Vec<(usize, u32)> = Vec::with_capacity(2 * n);
+        for (i, e) in entries.iter().enumerate() {
+            events.push((e.call, 2 * i as u32));
+            if let Some(r) = e.ret {
+                events.push((r, 2 * i as u32 + 1));
             }
-            let e = &entries[op];
-            if let Some(ns) = model.step(&state, &e.input, e.output.as_ref()) {
-                bits.flip(op);
-                if cache.insert((bits.clone(), ns.clone())) {
-                    stack.push((node, std::mem::replace(&mut state, ns)));
-                    unlink!(node);
-                    if ret_node[op] != NONE {
-                        unlink!(ret_node[op]);
-                        remaining -= 1;
-                        if remaining == 0 {
-                            return Search::Ok;
+        }
+        events.sort_unstable();
+        // Doubly linked list: node 0 = head, 1..=len = events, len+1 = tail.
+        let len = events.len();
+        let next: Vec<u32> = (1..=len as u32 + 1).chain([NONE]).collect();
+        let prev: Vec<u32> = [NONE].into_iter().chain(0..=len as u32).collect();
+        let mut code: Vec<u32> = vec![NONE; len + 2];
+        let mut ret_node = vec![NONE; n];
+        for (k, &(_, c)) in events.iter().enumerate() {
+            code[k + 1] = c;
+            if c & 1 == 1 {
+                ret_node[(c >> 1) as usize] = k as u32 + 1;
+            }
+        }
+        let state = model.init();
+        Searcher {
+            model,
+            entries,
+            started: Instant::now(),
+            next,
+            prev,
+            code,
+            ret_node,
+            remaining: entries.iter().filter(|e| e.ret.is_some()).count(),
+            cache: FxHashSet::default(),
+            bits: B::zeros(n),
+            best_state: state.clone(),
+            state,
+            stack: Vec::new(),
+            best: Vec::new(),
+            steps: 0,
+            node: 1,
+            done: false,
+        }
+    }
+
+    #[inline]
+    fn unlink(&mut self, x: u32) {
+        let x = x as usize;
+        let (p, n) = (self.prev[x], self.next[x]);
+        self.next[p as usize] = n;
+        self.prev[n as usize] = p;
+    }
+
+    #[inline]
+    fn relink(&mut self, x: u32) {
+        let (p, n) = (self.prev[x as usize], self.next[x as usize]);
+        self.next[p as usize] = x;
+        self.prev[n as usize] = x;
+    }
+
+    fn finish(&mut self, r: Search<M::State>) -> Option<Search<M::State>> {
+        self.done = true;
+        Some(r)
+    }
+}
+
+impl<M: Model, B: Bits + Send> Resumable<M::State> for Searcher<'_, M, B> {
+    fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn advance(
+        &mut self,
+        quantum: u64,
+        budget: &Budget,
+        cancel: &AtomicBool,
+    ) -> Option<Search<M::State>> {
+        if self.done {
+            return None;
+        }
+        if self.remaining == 0 {
+            return self.finish(Search::Ok);
+        }
+        let stop_at = self.steps.saturating_add(quantum);
+        loop {
+            let node = self.node;
+            let c = self.code[node as usize];
+            let op = (c >> 1) as usize;
+            if c & 1 == 0 {
+                self.steps += 1;
+                if self.steps & 1023 == 0 {
+                    if cancel.load(Ordering::Relaxed) {
+                        return self.finish(Search::Cancelled);
+                    }
+                    if let Some(max) = budget.max_steps
+                        && self.steps >= max
+                    {
+                        return self.finish(Search::Unknown(UnknownReason::StepBudget {
+                            steps: self.steps,
+                        }));
+                    }
+                    if let Some(d) = budget.deadline
+                        && Instant::now() >= d
+                    {
+                        let elapsed_ms = self.started.elapsed().as_millis() as u64;
+                        return self.finish(Search::Unknown(UnknownReason::Timeout { elapsed_ms }));
+                    }
+                }
+                if self.steps >= stop_at {
+                    self.steps -= 1;
+                    return None;
+                }
+                let e = &self.entries[op];
+                if let Some(ns) = self.model.step(&self.state, &e.input, e.output.as_ref()) {
+                    self.bits.flip(op);
+                    if self.cache.insert((self.bits.clone(), ns.clone())) {
+                        let old = std::mem::replace(&mut self.state, ns);
+                        self.stack.push((node, old));
+                        self.unlink(node);
+                        let r = self.ret_node[op];
+                        if r != NONE {
+                            self.unlink(r);
+                            self.remaining -= 1;
+                            if self.remaining == 0 {
+                                return self.finish(Search::Ok);
+                            }
                         }
+                        if self.stack.len() > self.best.len() {
+                            self.best = self
+                                .stack
+                                .iter()
+                                .map(|(nd, _)| (self.code[*nd as usize] >> 1) as usize)
+                                .collect();
+                            self.best_state = self.state.clone();
+                        }
+                        self.node = self.next[0];
+                        continue;
                     }
-                    if stack.len() > best.len() {
-                        best = stack
-                            .iter()
-                            .map(|(nd, _)| (code[*nd as usize] >> 1) as usize)
-                            .collect();
-                        best_state = state.clone();
-                    }
-                    node = next[0];
-                    continue;
+                    self.bits.flip(op);
                 }
-                bits.flip(op);
-            }
-            node = next[node as usize];
-        } else {
-            // A return whose call is not placed yet: backtrack.
-            let Some((call, old)) = stack.pop() else {
-                return Search::Illegal {
-                    prefix: best,
-                    state: best_state,
+                self.node = self.next[node as usize];
+            } else {
+                // A return whose call is not placed yet: backtrack.
+                let Some((call, old)) = self.stack.pop() else {
+                    let prefix = std::mem::take(&mut self.best);
+                    let state = self.best_state.clone();
+                    return self.finish(Search::Illegal { prefix, state });
                 };
-            };
-            let op = (code[call as usize] >> 1) as usize;
-            state = old;
-            bits.flip(op);
-            if ret_node[op] != NONE {
-                relink!(ret_node[op]);
-                remaining += 1;
+                let op = (self.code[call as usize] >> 1) as usize;
+                self.state = old;
+                self.bits.flip(op);
+                let r = self.ret_node[op];
+                if r != NONE {
+                    self.relink(r);
+                    self.remaining += 1;
+                }
+                self.relink(call);
+                self.node = self.next[call as usize];
             }
-            relink!(call);
-            node = next[call as usize];
         }
     }
 }
