@@ -1,0 +1,84 @@
+//! `cargo xtask bench <area>`: measurements side by side with the baseline a user would pick,
+//! measured in the same run, written into a section of BENCHMARKS.md with the command.
+
+mod check;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+/// Which benchmark to run.
+#[derive(Debug, clap::Subcommand)]
+pub enum Bench {
+    /// Checkers on the Porcupine corpus and Elle list-append (vs Porcupine's published cost).
+    Check(check::Args),
+}
+
+/// Runs the chosen benchmark.
+pub fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Check(a) => check::run(&a),
+    }
+}
+
+/// The workspace root (parent of xtask/).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Replaces (or appends) the `## {heading}` section of BENCHMARKS.md with `body`.
+pub fn write_section(heading: &str, body: &str) -> anyhow::Result<()> {
+    let path = workspace_root().join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        "# Benchmarks\n\nEvery figure here was measured by the command shown under its section, \
+         side by side with its baseline in the same run, on the project's 2-core CI machine kind.\n"
+            .to_string()
+    });
+    let new = replace_section(&old, heading, body);
+    std::fs::write(&path, new).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("xtask: updated section '{heading}' of {}", path.display());
+    Ok(())
+}
+
+fn replace_section(doc: &str, heading: &str, body: &str) -> String {
+    // Split into a preamble and `## ` sections, swap or append ours, and join with one blank line.
+    let mut parts: Vec<String> = Vec::new();
+    for line in doc.lines() {
+        if line.starts_with("## ") || parts.is_empty() {
+            parts.push(String::new());
+        }
+        let cur = parts.last_mut().expect("pushed above");
+        cur.push_str(line);
+        cur.push('\n');
+    }
+    let ours = format!("## {heading}\n\n{}\n", body.trim());
+    match parts
+        .iter()
+        .position(|p| p.lines().next() == Some(&format!("## {heading}")))
+    {
+        Some(i) => parts[i] = ours,
+        None => parts.push(ours),
+    }
+    let mut out: Vec<String> = parts.iter().map(|p| p.trim_end().to_string()).collect();
+    out.retain(|p| !p.is_empty());
+    out.join("\n\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_section;
+
+    #[test]
+    fn sections_are_replaced_in_place_or_appended() {
+        let doc = "# B\n\n## A\n\nold a\n\n## C\n\nc\n";
+        let r = replace_section(doc, "A", "new a");
+        assert_eq!(r, "# B\n\n## A\n\nnew a\n\n## C\n\nc\n");
+        let r = replace_section(doc, "C", "new c");
+        assert_eq!(r, "# B\n\n## A\n\nold a\n\n## C\n\nnew c\n");
+        let r = replace_section(doc, "D", "d");
+        assert!(r.ends_with("## C\n\nc\n\n## D\n\nd\n"), "{r}");
+    }
+}
