@@ -10,3 +10,4 @@ pub mod netns;
 pub mod probe;
 pub mod selftest;
 pub mod testing;
+pub mod verdict;
