@@ -130,12 +130,15 @@ pub struct Decision {
 
 /// Applies the rules in order; the first that matches decides.
 ///
-/// 1. NOT_RUN if skipped. 2. ENVIRONMENT_ERROR. 3. HARNESS_ERROR (also a checker error or a
-/// missing checker result). 4. A violation: FAIL, or FLAKY when a same-seed re-run did not
-/// reproduce it (a violation is reported even if the history is thin or a fault did not land:
-/// the witness stands on its own). 5. INSUFFICIENT_HISTORY when too few ops completed overall or
-/// in any fault window. 6. INCONCLUSIVE when the checker could not decide. 7. NOT_LANDED when a
-/// required fault applied fewer than required inside its window. 8. PASS.
+/// 1. NOT_RUN if skipped.
+/// 2. ENVIRONMENT_ERROR.
+/// 3. HARNESS_ERROR (also a checker error or a missing checker result).
+/// 4. A violation: FAIL, or FLAKY when a same-seed re-run did not reproduce it. A violation is
+///    reported even if the history is thin or a fault did not land: the witness stands alone.
+/// 5. INSUFFICIENT_HISTORY when too few ops completed overall or in any fault window.
+/// 6. INCONCLUSIVE when the checker could not decide.
+/// 7. NOT_LANDED when a required fault applied fewer than required inside its window.
+/// 8. PASS.
 pub fn decide(f: &Facts) -> Decision {
     let d = |verdict, reasons: Vec<String>| Decision { verdict, reasons };
     if let Some(why) = &f.not_run {
