@@ -8,6 +8,7 @@ pub mod net;
 pub mod netlink;
 pub mod netns;
 pub mod probe;
+pub mod runner;
 pub mod selftest;
 pub mod testing;
 pub mod verdict;

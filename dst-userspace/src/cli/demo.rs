@@ -1,67 +1,88 @@
-//! `dst demo`: the main job the README runs. Until the scenario runner lands it runs the probe
-//! and a self-test fault in two namespaces and proves the fault landed from kernel counters.
+//! `dst demo`: the main job the README runs. Starts the example 3-node replicated service in
+//! network namespaces, cuts its primary off with a kernel-enforced partition, records history,
+//! checks it and writes a report — twice: the service in safe mode (expected PASS) and with
+//! `--unsafe` (expected FAIL with a witness naming a lost acknowledged write).
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
+
+use dst::{runner::scenario::Scenario, verdict::Verdict};
+
+/// The demo scenario, embedded so the demo needs no files besides the binaries.
+const SCENARIO: &str = include_str!("../../../examples/scenarios/replicated-kv-partition.toml");
 
 /// Arguments of `dst demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Datagrams to send through the faulted port.
-    #[arg(long, default_value_t = 10_000)]
-    pub packets: u32,
-    /// Drop probability of the self-test fault.
-    #[arg(long, default_value_t = 0.3)]
-    pub drop: f64,
-    /// Seed of the fault's decision stream.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Where the two runs' reports go (`safe/` and `unsafe/` inside).
+    #[arg(long, default_value = "dst-demo")]
+    pub out: PathBuf,
+    /// Seed of both runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
-    if !(0.0..=1.0).contains(&args.drop) {
-        eprintln!("dst demo: --drop {} is outside 0..1", args.drop);
-        return Ok(ExitCode::from(super::EXIT_USAGE));
-    }
     let probe = dst::probe::run();
-    let prefix = format!("dstdemo{}-", std::process::id() % 100_000);
-    let report = dst::selftest::run(&prefix, args.packets, args.drop, args.seed)?;
-    if json {
-        let v = serde_json::json!({ "probe": probe, "selftest": report });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        print!("{}", probe.render());
-        let e = &report.evidence;
-        println!(
-            "\nself-test: drop {:.0}% of UDP to port 9000 between two namespaces (seed {})",
-            args.drop * 100.0,
-            args.seed
+    let drop = probe
+        .backends
+        .iter()
+        .find(|b| b.fault == dst::probe::FaultKind::Drop);
+    if drop.and_then(|b| b.backend).is_none() {
+        eprintln!(
+            "dst demo: this kernel has no backend for partitions: {}",
+            drop.map_or("", |b| b.why.as_str())
         );
-        println!("  {:<28} {}", "datagrams sent", report.sent);
-        println!("  {:<28} {}", "lost at the receiver", report.lost);
+        return Ok(ExitCode::from(Verdict::EnvironmentError.exit_code()));
+    }
+    let mut base = Scenario::parse(SCENARIO)?;
+    if let Some(seed) = args.seed {
+        base.run.seed = seed;
+    }
+    if !json {
         println!(
-            "  {:<28} matched={} applied={} passed={} bytes={}",
-            "kernel counters", e.matched, e.applied, e.passed, e.bytes
-        );
-        println!(
-            "  {:<28} {} sent, {} lost",
-            "control port 9001 (untargeted)", report.control_sent, report.control_lost
-        );
-        println!(
-            "  {:<28} {}",
-            "landed",
-            if e.applied > 0 { "yes" } else { "NO" }
-        );
-        println!(
-            "  {:<28} {}",
-            "verdict",
-            if report.landed_exactly {
-                "PASS: kernel applied == receiver losses, blast radius zero"
-            } else {
-                "FAIL: counters and receiver disagree"
-            }
+            "dst demo: {} — 3 hosts, primary cut off for {:?} of a {:?} workload; partition backend: {}\n",
+            base.claim.id,
+            base.nemesis[0].duration,
+            base.workload.duration,
+            drop.and_then(|b| b.backend)
+                .map_or("none".into(), |b| b.to_string())
         );
     }
-    Ok(if report.landed_exactly {
+    let mut unsafe_run = base.clone();
+    unsafe_run.sut.start.push_str(" --unsafe");
+    let mut results = Vec::new();
+    for (mode, scenario, expect) in [
+        ("safe", &base, Verdict::Pass),
+        ("unsafe", &unsafe_run, Verdict::Fail),
+    ] {
+        if !json {
+            println!("== service in {mode} mode (expected {})", expect.name());
+        }
+        let out = args.out.join(mode);
+        let v =
+            super::run::run_scenario(scenario, &format!("<dst demo {mode}>"), &out, false, json)?;
+        if !json {
+            println!();
+        }
+        results.push((mode, v, expect));
+    }
+    let as_expected = results.iter().all(|(_, v, e)| v == e);
+    if !json {
+        for (mode, v, e) in &results {
+            println!(
+                "{mode:<7} {:<22} expected {:<6} {}",
+                v.name(),
+                e.name(),
+                if v == e { "ok" } else { "UNEXPECTED" }
+            );
+        }
+        println!(
+            "reports: {}/safe/report.md, {}/unsafe/report.md",
+            args.out.display(),
+            args.out.display()
+        );
+    }
+    Ok(if as_expected {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

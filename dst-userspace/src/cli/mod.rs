@@ -2,6 +2,7 @@
 
 mod demo;
 mod probe;
+mod run;
 
 use std::process::ExitCode;
 
@@ -27,8 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Report which kernel mechanisms work here and which backend each fault kind would use.
     Probe(probe::Args),
-    /// Run the built-in demonstration: namespaces, a seeded fault, and its landing evidence.
+    /// Run the built-in demonstration: the example service partitioned, safe then unsafe.
     Demo(demo::Args),
+    /// Run a scenario: start the system, record history under faults, check, report a verdict.
+    Run(run::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe(a) => probe::run(a, cli.json),
         Command::Demo(a) => demo::run(a, cli.json),
+        Command::Run(a) => run::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

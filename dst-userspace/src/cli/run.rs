@@ -1,0 +1,152 @@
+//! `dst run SCENARIO --out DIR`: run a claim-driven scenario end to end and exit with the
+//! verdict's code; `--rerun-on-fail` re-runs a FAIL with the same seed and reports FLAKY if the
+//! failure does not come back.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use dst::{
+    runner::{self, RunOptions, scenario::Scenario},
+    verdict::Verdict,
+};
+
+/// Arguments of `dst run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Directory for the report, history and evidence (default out/<scenario name>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Re-run a FAIL once with the same seed; a failure that does not come back is FLAKY.
+    #[arg(long)]
+    pub rerun_on_fail: bool,
+}
+
+pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.scenario)
+        .with_context(|| format!("reading scenario {}", args.scenario.display()))?;
+    let mut scenario = match Scenario::parse(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dst run: {}: {e}", args.scenario.display());
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+    };
+    if let Some(seed) = args.seed {
+        scenario.run.seed = seed;
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| runner::default_out(&args.scenario));
+    let verdict = run_scenario(
+        &scenario,
+        &args.scenario.display().to_string(),
+        &out,
+        args.rerun_on_fail,
+        json,
+    )?;
+    Ok(ExitCode::from(verdict.exit_code()))
+}
+
+/// Runs a parsed scenario (used by `dst run` and `dst demo`) and prints the outcome.
+pub fn run_scenario(
+    scenario: &Scenario,
+    path: &str,
+    out: &std::path::Path,
+    rerun: bool,
+    json: bool,
+) -> anyhow::Result<Verdict> {
+    let reproduce = format!(
+        "dst run {path} --seed {} --out {}",
+        scenario.run.seed,
+        out.display()
+    );
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        prefix: format!("dstrun{}-", std::process::id() % 100_000),
+        reproduce,
+        scenario_path: path.to_string(),
+    };
+    let bar = (!json).then(|| {
+        let b = indicatif::ProgressBar::new_spinner();
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let progress = |msg: &str| {
+        if let Some(b) = &bar {
+            b.set_message(format!("{}: {msg}", scenario.claim.id));
+        }
+    };
+    let mut outcome = runner::run(scenario, &opts, &progress)?;
+    if rerun && outcome.decision.verdict == Verdict::Fail {
+        progress("re-running with the same seed");
+        let again = runner::run(
+            scenario,
+            &RunOptions {
+                out: out.join("rerun"),
+                ..opts
+            },
+            &progress,
+        )?;
+        if again.decision.verdict != Verdict::Fail {
+            outcome.decision.reasons.push(format!(
+                "the same-seed re-run gave {}",
+                again.decision.verdict.name()
+            ));
+            outcome.decision.verdict = Verdict::Flaky;
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if json {
+        let evidence: Vec<_> = outcome.evidence.iter().map(|e| serde_json::json!({"nemesis": e.scheduled.id, "applied": e.counters.applied, "matched": e.counters.matched, "landed": e.landed})).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "claim": scenario.claim.id,
+                "verdict": outcome.decision.verdict,
+                "reasons": outcome.decision.reasons,
+                "evidence": evidence,
+                "report": outcome.report,
+            }))?
+        );
+    } else {
+        println!(
+            "{} — {}",
+            scenario.claim.id,
+            outcome.decision.verdict.name()
+        );
+        for r in &outcome.decision.reasons {
+            println!("  {r}");
+        }
+        println!(
+            "  {:<18} {:<18} {:>8} {:>8}  landed",
+            "nemesis", "cuts", "matched", "applied"
+        );
+        for e in &outcome.evidence {
+            let cuts = e
+                .scheduled
+                .cuts
+                .iter()
+                .map(|(a, b)| format!("{a}>{b}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            println!(
+                "  {:<18} {:<18} {:>8} {:>8}  {}",
+                e.scheduled.id,
+                cuts,
+                e.counters.matched,
+                e.counters.applied,
+                if e.landed { "yes" } else { "NO" }
+            );
+        }
+        println!("  report: {}", outcome.report.display());
+    }
+    Ok(outcome.decision.verdict)
+}

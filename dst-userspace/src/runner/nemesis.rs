@@ -1,0 +1,244 @@
+//! The nemesis schedule: partition shapes turned into directed host pairs to cut, each pair a
+//! drop rule (egress, src/32 → dst/32) whose live window the kernel itself enforces
+//! (`not_before`/`expires`), so activation and healing happen at the scheduled instants even if
+//! dst is busy. Evidence per nemesis is the sum of its rules' counters.
+
+use std::time::Duration;
+
+use checkers::history::{OpType, Process};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{
+    log::HistoryLog,
+    rng::Rng,
+    scenario::{Nemesis, Shape},
+};
+use crate::{
+    net::{Action, Direction, NetEngine, NetError, NetFault, RuleEvidence, spec::Cidr},
+    testing::Host,
+};
+
+/// The groups a shape splits the hosts into (for the report), and the directed pairs
+/// (from, to) of 0-based host indexes whose traffic is cut.
+pub fn cut_pairs(
+    shape: Shape,
+    node: usize,
+    one_way: bool,
+    n: usize,
+    rng: &mut Rng,
+) -> (Vec<Vec<usize>>, Vec<(usize, usize)>) {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    let (groups, mut pairs): (Vec<Vec<usize>>, Vec<(usize, usize)>) = match shape {
+        Shape::Isolate => {
+            let k = if node == 0 { order[0] } else { node - 1 };
+            let rest: Vec<usize> = (0..n).filter(|&j| j != k).collect();
+            let pairs = rest.iter().flat_map(|&j| [(k, j), (j, k)]).collect();
+            (vec![vec![k], rest], pairs)
+        }
+        Shape::Halves => {
+            let (a, b) = order.split_at(n / 2);
+            (vec![a.to_vec(), b.to_vec()], cross(a, b))
+        }
+        Shape::Bridge => {
+            let bridge = order[n / 2];
+            let a: Vec<usize> = order[..n / 2].to_vec();
+            let b: Vec<usize> = order[n / 2 + 1..].to_vec();
+            (vec![a.clone(), vec![bridge], b.clone()], cross(&a, &b))
+        }
+        Shape::MajoritiesRing => {
+            // Hosts on a ring in seeded order; each keeps links to the nearest hosts on both
+            // sides so that it sees a majority, and no two see the same majority.
+            let mut pairs = Vec::new();
+            if n == 3 {
+                pairs.extend([(order[0], order[1]), (order[1], order[0])]);
+            } else {
+                let majority = n / 2 + 1;
+                let reach = (majority - 1).div_ceil(2);
+                for i in 0..n {
+                    for j in 0..n {
+                        let d = i.abs_diff(j).min(n - i.abs_diff(j));
+                        if i != j && d > reach {
+                            pairs.push((order[i], order[j]));
+                        }
+                    }
+                }
+            }
+            (vec![order.clone()], pairs)
+        }
+    };
+    if one_way {
+        // Keep one direction of every cut: from the earlier group (or ring position) only.
+        let rank = |h: usize| {
+            groups.iter().position(|g| g.contains(&h)).unwrap_or(0) * n
+                + order.iter().position(|&x| x == h).unwrap_or(0)
+        };
+        pairs.retain(|&(a, b)| rank(a) < rank(b));
+    }
+    (groups, pairs)
+}
+
+fn cross(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
+    a.iter()
+        .flat_map(|&x| b.iter().flat_map(move |&y| [(x, y), (y, x)]))
+        .collect()
+}
+
+/// One scheduled nemesis after its rules were installed.
+#[derive(Debug, Serialize)]
+pub struct Scheduled {
+    /// Nemesis id.
+    pub id: String,
+    /// Groups of host numbers (1-based) as the shape split them.
+    pub groups: Vec<Vec<usize>>,
+    /// Directed cuts (1-based host numbers).
+    pub cuts: Vec<(usize, usize)>,
+    /// Window start, CLOCK_MONOTONIC ns.
+    pub start_ns: u64,
+    /// Window end, CLOCK_MONOTONIC ns.
+    pub end_ns: u64,
+    /// Landing requirement.
+    pub min_applied: u64,
+    /// Rule slots in the engine.
+    #[serde(skip)]
+    pub slots: Vec<u32>,
+    /// Seed of the rules' decision streams.
+    pub seed: u64,
+}
+
+/// Installs every nemesis's rules up front with kernel-enforced windows relative to `t0_ns`.
+pub fn install(
+    engine: &mut NetEngine,
+    nemeses: &[Nemesis],
+    hosts: &[Host],
+    seed: u64,
+    t0_ns: u64,
+) -> Result<Vec<Scheduled>, NetError> {
+    let mut out = Vec::new();
+    for (i, n) in nemeses.iter().enumerate() {
+        let mut rng = Rng::new(seed, 7 + i as u64);
+        let (groups, pairs) = cut_pairs(n.shape, n.node, n.one_way, hosts.len(), &mut rng);
+        let start_ns = t0_ns + n.start.as_nanos() as u64;
+        let end_ns = start_ns + n.duration.as_nanos() as u64;
+        let faults: Vec<(NetFault, u64, u64)> = pairs
+            .iter()
+            .map(|&(a, b)| {
+                let mut f = NetFault::new(Action::Drop { probability: 1.0 });
+                f.direction = Direction::Egress;
+                f.src = Some(Cidr {
+                    addr: hosts[a].addr,
+                    prefix: 32,
+                });
+                f.dst = Some(Cidr {
+                    addr: hosts[b].addr,
+                    prefix: 32,
+                });
+                f.seed = seed;
+                (f, start_ns, end_ns)
+            })
+            .collect();
+        let slots = engine.apply(&faults)?;
+        out.push(Scheduled {
+            id: n.id.clone(),
+            groups: groups
+                .iter()
+                .map(|g| g.iter().map(|h| h + 1).collect())
+                .collect(),
+            cuts: pairs.iter().map(|&(a, b)| (a + 1, b + 1)).collect(),
+            start_ns,
+            end_ns,
+            min_applied: n.min_applied,
+            slots,
+            seed,
+        });
+    }
+    Ok(out)
+}
+
+/// Writes start/stop nemesis entries into the history at the windows' edges (the kernel acts on
+/// its own; these entries are for the reader and the timeline). Returns when the last ended.
+pub fn record_windows(scheduled: &[Scheduled], log: &HistoryLog) {
+    let mut edges: Vec<(u64, bool, &Scheduled)> = scheduled
+        .iter()
+        .flat_map(|s| [(s.start_ns, true, s), (s.end_ns, false, s)])
+        .collect();
+    edges.sort_by_key(|e| e.0);
+    for (at, start, s) in edges {
+        let now = crate::net::spec::monotonic_ns();
+        if at > now {
+            std::thread::sleep(Duration::from_nanos(at - now));
+        }
+        let f = if start {
+            "start-partition"
+        } else {
+            "stop-partition"
+        };
+        log.record(
+            Process::Name("nemesis".into()),
+            OpType::Info,
+            f,
+            None,
+            json!({ "id": s.id, "groups": s.groups, "cuts": s.cuts }),
+        );
+    }
+}
+
+/// Sums the counters of a nemesis's rules.
+pub fn evidence(engine: &NetEngine, s: &Scheduled) -> Result<RuleEvidence, NetError> {
+    let mut total = RuleEvidence::default();
+    for &slot in &s.slots {
+        let e = engine.evidence(slot)?;
+        total.matched += e.matched;
+        total.applied += e.applied;
+        total.passed += e.passed;
+        total.bytes += e.bytes;
+        total.expired += e.expired;
+        total.decisions += e.decisions;
+        total.first_applied_ns = match (total.first_applied_ns, e.first_applied_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        total.last_applied_ns = total.last_applied_ns.max(e.last_applied_ns);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(shape: Shape, node: usize, one_way: bool, n: usize) -> Vec<(usize, usize)> {
+        cut_pairs(shape, node, one_way, n, &mut Rng::new(1, 1)).1
+    }
+
+    #[test]
+    fn isolate_cuts_one_host_both_ways() {
+        let p = cut(Shape::Isolate, 1, false, 3);
+        assert_eq!(p.len(), 4);
+        assert!(p.iter().all(|&(a, b)| a == 0 || b == 0));
+        let one = cut(Shape::Isolate, 1, true, 3);
+        assert_eq!(
+            one,
+            vec![(0, 1), (0, 2)],
+            "one-way isolate: host 1 cannot send, can receive"
+        );
+    }
+
+    #[test]
+    fn shapes_leave_the_right_connectivity() {
+        // Halves of 5: every cross pair cut both ways (2×3×2 = 12).
+        assert_eq!(cut(Shape::Halves, 0, false, 5).len(), 12);
+        // Bridge of 5: 2×2×2 = 8 cuts, the bridge host is in none.
+        let (groups, pairs) = cut_pairs(Shape::Bridge, 0, false, 5, &mut Rng::new(1, 1));
+        let bridge = groups[1][0];
+        assert_eq!(pairs.len(), 8);
+        assert!(pairs.iter().all(|&(a, b)| a != bridge && b != bridge));
+        // Majorities ring of 5: each host keeps exactly 2 peers (itself + 2 = majority of 3).
+        let ring = cut(Shape::MajoritiesRing, 0, false, 5);
+        for h in 0..5 {
+            let cut_from_h = ring.iter().filter(|&&(a, _)| a == h).count();
+            assert_eq!(cut_from_h, 2, "host {h}");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The findings a run leaves in its `--out` directory: `report.md` (claim, verdict and why,
+//! evidence per fault, checker result and witness, history statistics, residual uncertainties,
+//! the command to reproduce), `verdict.json`, `evidence.json`, `history.jsonl`, `report.html`.
+
+use std::{fmt::Write as _, path::Path};
+
+use serde::Serialize;
+
+use super::{check::CheckReport, nemesis::Scheduled, scenario::Scenario};
+use crate::{
+    net::RuleEvidence,
+    verdict::{CheckerOutcome, Decision, Landing},
+};
+
+/// Evidence of one nemesis, as written to evidence.json.
+#[derive(Debug, Serialize)]
+pub struct NemesisEvidence {
+    /// What was scheduled.
+    #[serde(flatten)]
+    pub scheduled: Scheduled,
+    /// Backend that carried it.
+    pub backend: String,
+    /// Summed kernel counters of its rules.
+    pub counters: RuleEvidence,
+    /// applied ≥ min_applied inside its window.
+    pub landed: bool,
+}
+
+/// Everything a report is made of.
+pub struct Findings<'a> {
+    /// The scenario run.
+    pub scenario: &'a Scenario,
+    /// Path of the scenario file (for the reproduce command).
+    pub scenario_path: &'a str,
+    /// Extra arguments the run was given (e.g. a seed override).
+    pub reproduce: String,
+    /// The verdict and its reasons.
+    pub decision: &'a Decision,
+    /// The checker's outcome.
+    pub checker: Option<&'a CheckerOutcome>,
+    /// The checker's per-check results.
+    pub check_report: Option<&'a CheckReport>,
+    /// Evidence per nemesis.
+    pub evidence: &'a [NemesisEvidence],
+    /// Landing facts.
+    pub landings: &'a [Landing],
+    /// Client operations invoked.
+    pub invoked_ops: u64,
+    /// Wall time of the run.
+    pub elapsed_s: f64,
+}
+
+/// Writes report.md, verdict.json and evidence.json into `out`.
+pub fn write(out: &Path, f: &Findings<'_>) -> std::io::Result<()> {
+    let verdict = serde_json::json!({
+        "claim": f.scenario.claim,
+        "verdict": f.decision.verdict,
+        "exit_code": f.decision.verdict.exit_code(),
+        "reasons": f.decision.reasons,
+        "checker": f.checker,
+        "landings": f.landings,
+        "seed": f.scenario.run.seed,
+        "reproduce": f.reproduce,
+    });
+    std::fs::write(
+        out.join("verdict.json"),
+        serde_json::to_string_pretty(&verdict)? + "\n",
+    )?;
+    std::fs::write(
+        out.join("evidence.json"),
+        serde_json::to_string_pretty(&f.evidence)? + "\n",
+    )?;
+    std::fs::write(out.join("report.md"), markdown(f))?;
+    Ok(())
+}
+
+fn ms(ns: Option<u64>, t0: u64) -> String {
+    ns.map_or("-".into(), |n| {
+        format!("{:.0} ms", n.saturating_sub(t0) as f64 / 1e6)
+    })
+}
+
+/// The Markdown report.
+pub fn markdown(f: &Findings<'_>) -> String {
+    let s = f.scenario;
+    let mut md = String::new();
+    let _ = writeln!(md, "# {} — {}\n", s.claim.id, f.decision.verdict.name());
+    let _ = writeln!(md, "**Claim.** {}\n", s.claim.statement);
+    let _ = writeln!(
+        md,
+        "**Verdict: {}** (exit code {}). Why:\n",
+        f.decision.verdict.name(),
+        f.decision.verdict.exit_code()
+    );
+    for r in &f.decision.reasons {
+        let _ = writeln!(md, "- {r}");
+    }
+    let _ = writeln!(md, "\n## Fault evidence (kernel counters)\n");
+    let _ = writeln!(
+        md,
+        "| nemesis | cuts (from→to) | window | backend | matched | applied | first applied | last applied | required | landed |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---:|---:|---|---|---:|---|");
+    for e in f.evidence {
+        let sc = &e.scheduled;
+        let cuts = sc
+            .cuts
+            .iter()
+            .map(|(a, b)| format!("n{a}→n{b}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} s from t0+{:.1} s | {} | {} | {} | {} | {} | {} | {} |",
+            sc.id,
+            cuts,
+            (sc.end_ns - sc.start_ns) as f64 / 1e9,
+            0.0,
+            e.backend,
+            e.counters.matched,
+            e.counters.applied,
+            ms(e.counters.first_applied_ns, sc.start_ns),
+            ms(e.counters.last_applied_ns, sc.start_ns),
+            sc.min_applied,
+            if e.landed { "yes" } else { "**no**" }
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nFirst/last applied are relative to the window start; the kernel enforces each window itself."
+    );
+    let _ = writeln!(md, "\n## Checker\n");
+    match f.checker {
+        Some(CheckerOutcome::Ok) => {
+            let _ = writeln!(md, "No violation found.");
+        }
+        Some(CheckerOutcome::Illegal { witness }) => {
+            let _ = writeln!(md, "**Violation.** Witness:\n\n> {witness}");
+        }
+        Some(CheckerOutcome::Unknown { reason }) => {
+            let _ = writeln!(md, "Could not decide: {reason}");
+        }
+        Some(CheckerOutcome::Error { message }) => {
+            let _ = writeln!(md, "Checker error: {message}");
+        }
+        None => {
+            let _ = writeln!(md, "The checker did not run.");
+        }
+    }
+    if let Some(c) = f.check_report {
+        let _ = writeln!(
+            md,
+            "\nChecks: model `{}` linearizability: {}; invariants: {}.",
+            s.checker.model,
+            c.linearizable
+                .as_ref()
+                .map_or("not run".into(), |r| format!("{:?}", r.verdict())),
+            if c.invariants.is_empty() {
+                "none".into()
+            } else {
+                c.invariants
+                    .iter()
+                    .map(|(n, r)| format!("{n} {:?}", r.verdict()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        let _ = writeln!(md, "\n## History\n");
+        let _ = writeln!(md, "- client operations invoked: {}", f.invoked_ops);
+        let _ = writeln!(
+            md,
+            "- completed (ok or fail): {} (minimum {})",
+            c.completed_ops, s.run.min_ops
+        );
+        let _ = writeln!(
+            md,
+            "- indeterminate (info / timed out): {}",
+            c.indeterminate_ops
+        );
+    }
+    for l in f.landings {
+        let _ = writeln!(
+            md,
+            "- completed operations overlapping the window of {}: {} (minimum {})",
+            l.nemesis, l.ops_in_window, s.run.min_ops_per_window
+        );
+    }
+    let _ = writeln!(md, "\n## Residual uncertainties\n");
+    let _ = writeln!(
+        md,
+        "- One seed, one schedule: a PASS says this schedule found no violation, not that none exists."
+    );
+    let _ = writeln!(
+        md,
+        "- Partitions are drops at the hosts' egress; the service saw silence, not resets or delays."
+    );
+    let _ = writeln!(
+        md,
+        "- Indeterminate operations may or may not have taken effect; the checker tried both."
+    );
+    let _ = writeln!(
+        md,
+        "\n## Reproduce\n\n```sh\n{}\n```\n\nRun took {:.1} s. Files: history.jsonl, evidence.json, verdict.json, report.html, sut-n*.log.",
+        f.reproduce, f.elapsed_s
+    );
+    md
+}

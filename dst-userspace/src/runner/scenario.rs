@@ -1,0 +1,334 @@
+//! Scenario files (TOML): the claim a run tries to falsify, the topology, how to start and
+//! health-check the system under test, the workload, the nemesis schedule, the checker binding,
+//! landing requirements, seed and thresholds. Unknown fields and impossible schedules are
+//! refused before anything starts, naming the line and field.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors in a scenario file.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ScenarioError {
+    /// TOML syntax, a wrong type, a missing or an unknown field (the message names line and field).
+    #[error("scenario file: {0}")]
+    Parse(String),
+    /// A field whose value is impossible.
+    #[error("scenario file: {field}: {problem}")]
+    Invalid {
+        /// Dotted path of the field, e.g. `nemesis[0].duration`.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The claim under test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// Identifier, named after the promise (e.g. `acknowledged_adds_survive_partition`).
+    pub id: String,
+    /// The promise in one sentence.
+    pub statement: String,
+}
+
+/// Hosts as network namespaces on a bridge, `10.{subnet}.0.{i}`/24.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Number of hosts (2..=16).
+    pub hosts: usize,
+    /// Second octet of the host addresses (picked so runs do not collide).
+    #[serde(default = "default_subnet")]
+    pub subnet: u8,
+}
+
+fn default_subnet() -> u8 {
+    240
+}
+
+/// How to run the system under test on each host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sut {
+    /// Command run through `sh -c` inside each host's namespace. Placeholders: `{id}` (1-based),
+    /// `{addr}` (host address), `{peers}` (comma-separated `addr:port` of all hosts, needs
+    /// `port`), `{port}`, `{dir}` (a per-host data directory), `{bin}` (directory of the dst binary).
+    pub start: String,
+    /// Port the service listens on; health check = TCP connect to it.
+    pub port: u16,
+    /// How long to wait for every host to accept connections.
+    #[serde(default = "default_health_timeout", with = "humantime_serde")]
+    pub health_timeout: Duration,
+}
+
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Built-in clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Client {
+    /// The example service's line protocol (`ADD key elem`, `READ key`), set semantics.
+    KvSet,
+}
+
+/// Operations the clients issue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Which client.
+    pub client: Client,
+    /// Concurrent client processes (spread over the hosts round-robin).
+    pub clients: usize,
+    /// Total operations per second over all clients.
+    pub rate: u32,
+    /// How long clients issue operations.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Share of reads (the rest are writes), 0..=1.
+    #[serde(default = "default_read_share")]
+    pub read_share: f64,
+    /// Number of keys.
+    #[serde(default = "default_keys")]
+    pub keys: u32,
+    /// Per-operation timeout: no answer in time is recorded as `info` (indeterminate).
+    #[serde(default = "default_op_timeout", with = "humantime_serde")]
+    pub op_timeout: Duration,
+    /// After the workload and every nemesis end: wait this long, then each client reads every key.
+    #[serde(default = "default_settle", with = "humantime_serde")]
+    pub settle: Duration,
+}
+
+fn default_read_share() -> f64 {
+    0.2
+}
+fn default_keys() -> u32 {
+    1
+}
+fn default_op_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_settle() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// A partition shape (Jepsen's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// Cut one host (`node`, or one chosen by the seed) off from all others.
+    Isolate,
+    /// Two halves (random split from the seed).
+    Halves,
+    /// Each host sees a majority, no two the same (Jepsen's majorities ring).
+    MajoritiesRing,
+    /// Two halves joined by one host that sees both.
+    Bridge,
+}
+
+/// One scheduled fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Nemesis {
+    /// Identifier used in the history and the evidence.
+    pub id: String,
+    /// Partition shape.
+    pub shape: Shape,
+    /// For `isolate`: the host to cut off (1-based); 0 or omitted = chosen by the seed.
+    #[serde(default)]
+    pub node: usize,
+    /// Only one direction of each cut pair (asymmetric partition).
+    #[serde(default)]
+    pub one_way: bool,
+    /// When it starts, from the start of the workload.
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    /// How long it lasts.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Landing requirement: packets the fault must act on inside its window.
+    #[serde(default = "default_min_applied")]
+    pub min_applied: u64,
+}
+
+fn default_min_applied() -> u64 {
+    1
+}
+
+/// Which model and checks decide the claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckerBinding {
+    /// Model for the linearizability check (e.g. `set`).
+    pub model: String,
+    /// Run the linearizability search.
+    #[serde(default = "yes")]
+    pub linearizable: bool,
+    /// Invariants (e.g. `no-lost-writes`).
+    #[serde(default)]
+    pub invariants: Vec<String>,
+    /// Checker budget.
+    #[serde(default = "default_budget", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_budget() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Seed and sufficiency thresholds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Seed of every random choice (op mix, values, nemesis choices, fault decisions).
+    pub seed: u64,
+    /// Minimum completed (ok/fail) operations overall.
+    #[serde(default)]
+    pub min_ops: u64,
+    /// Minimum completed operations overlapping each nemesis window.
+    #[serde(default)]
+    pub min_ops_per_window: u64,
+}
+
+/// A whole scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The claim it tries to falsify.
+    pub claim: Claim,
+    /// Hosts.
+    pub topology: Topology,
+    /// System under test.
+    pub sut: Sut,
+    /// Clients.
+    pub workload: Workload,
+    /// Fault schedule.
+    #[serde(default)]
+    pub nemesis: Vec<Nemesis>,
+    /// Checker binding.
+    pub checker: CheckerBinding,
+    /// Seed and thresholds.
+    pub run: RunSettings,
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario file.
+    pub fn parse(text: &str) -> Result<Self, ScenarioError> {
+        let s: Self = toml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks values that parse but cannot run.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        if self.claim.id.trim().is_empty() || self.claim.statement.trim().is_empty() {
+            return Err(invalid(
+                "claim",
+                "needs an id and a statement: a run exists to falsify a named claim",
+            ));
+        }
+        if !(2..=16).contains(&self.topology.hosts) {
+            return Err(invalid(
+                "topology.hosts",
+                format!("{} is outside 2..=16", self.topology.hosts),
+            ));
+        }
+        if self.workload.clients == 0 || self.workload.rate == 0 {
+            return Err(invalid("workload", "clients and rate must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.workload.read_share) {
+            return Err(invalid("workload.read_share", "must be within 0..=1"));
+        }
+        if self.workload.keys == 0 {
+            return Err(invalid("workload.keys", "must be at least 1"));
+        }
+        for (i, n) in self.nemesis.iter().enumerate() {
+            let end = n.start + n.duration;
+            if n.duration.is_zero() {
+                return Err(invalid(
+                    format!("nemesis[{i}].duration"),
+                    "must be greater than 0",
+                ));
+            }
+            if end > self.workload.duration {
+                return Err(invalid(
+                    format!("nemesis[{i}].duration"),
+                    format!(
+                        "the window ends at {:?}, after the workload's {:?}: schedule it inside the workload",
+                        end, self.workload.duration
+                    ),
+                ));
+            }
+            if n.node > self.topology.hosts {
+                return Err(invalid(
+                    format!("nemesis[{i}].node"),
+                    format!("{} > {} hosts", n.node, self.topology.hosts),
+                ));
+            }
+        }
+        if self.checker.model != "set" {
+            return Err(invalid(
+                "checker.model",
+                format!(
+                    "{:?}: the kv-set client records set histories; use \"set\"",
+                    self.checker.model
+                ),
+            ));
+        }
+        for (i, inv) in self.checker.invariants.iter().enumerate() {
+            if checkers::invariants::Invariant::from_name(inv).is_none() {
+                return Err(invalid(
+                    format!("checker.invariants[{i}]"),
+                    format!("unknown invariant {inv:?}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../../examples/scenarios/replicated-kv-partition.toml");
+
+    #[test]
+    fn the_demo_scenario_parses() {
+        let s = Scenario::parse(DEMO).unwrap();
+        assert_eq!(s.topology.hosts, 3);
+        assert_eq!(s.nemesis.len(), 1);
+    }
+
+    #[test]
+    fn bad_files_are_refused_naming_line_and_field() {
+        let unknown = DEMO.replace("[workload]", "[workload]\nthreads = 4");
+        let e = Scenario::parse(&unknown).unwrap_err().to_string();
+        assert!(e.contains("threads") && e.contains("line"), "{e}");
+        let no_claim: String = DEMO
+            .lines()
+            .filter(|l| !l.starts_with("statement"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let e = Scenario::parse(&no_claim).unwrap_err().to_string();
+        assert!(e.contains("statement"), "{e}");
+        let late = DEMO.replace("duration = \"5s\"", "duration = \"60s\"");
+        match Scenario::parse(&late) {
+            Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "nemesis[0].duration"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

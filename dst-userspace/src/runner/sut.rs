@@ -1,0 +1,189 @@
+//! The system under test: one process per host, started through `sh -c` inside the host's
+//! network namespace and a per-run cgroup (so a stop kills it and every child), health-checked
+//! by TCP connect from inside the namespace, output captured per host.
+
+use std::{
+    fs::File,
+    net::{Ipv4Addr, SocketAddr, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::scenario::Sut;
+use crate::{cgroup::Cgroup, testing::Host};
+
+/// Errors starting the system under test.
+#[derive(Debug, thiserror::Error)]
+pub enum SutError {
+    /// The command could not be started.
+    #[error("starting the system under test on host {host} ({cmd}): {source}")]
+    Spawn {
+        /// Host number.
+        host: usize,
+        /// The command line.
+        cmd: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A host did not accept connections in time.
+    #[error(
+        "host {host} did not accept connections on {addr} within {timeout:?}; its output is in {log}"
+    )]
+    Unhealthy {
+        /// Host number.
+        host: usize,
+        /// Address probed.
+        addr: SocketAddr,
+        /// How long we waited.
+        timeout: Duration,
+        /// Where its output went.
+        log: String,
+    },
+    /// A namespace, cgroup or file operation failed.
+    #[error("preparing host {host}: {message}")]
+    Setup {
+        /// Host number.
+        host: usize,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The running system: processes, their cgroup and log files. Killed on drop.
+pub struct RunningSut {
+    children: Vec<Child>,
+    _cgroup: Cgroup,
+    /// Per-host log files.
+    pub logs: Vec<PathBuf>,
+}
+
+/// Expands the placeholders of `start` for host `id` (1-based).
+pub fn command_line(
+    sut: &Sut,
+    id: usize,
+    addr: Ipv4Addr,
+    all: &[Ipv4Addr],
+    dir: &Path,
+    bin: &Path,
+) -> String {
+    let peers = all
+        .iter()
+        .map(|a| format!("{a}:{}", sut.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    sut.start
+        .replace("{id}", &id.to_string())
+        .replace("{addr}", &addr.to_string())
+        .replace("{peers}", &peers)
+        .replace("{port}", &sut.port.to_string())
+        .replace("{dir}", &dir.display().to_string())
+        .replace("{bin}", &bin.display().to_string())
+}
+
+impl RunningSut {
+    /// Starts the service on every host and waits until all accept connections.
+    pub fn start(
+        sut: &Sut,
+        hosts: &[Host],
+        out: &Path,
+        cgroup_name: &str,
+    ) -> Result<Self, SutError> {
+        let cgroup = Cgroup::create(cgroup_name).map_err(|e| SutError::Setup {
+            host: 0,
+            message: e.to_string(),
+        })?;
+        let bin = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."));
+        let addrs: Vec<Ipv4Addr> = hosts.iter().map(|h| h.addr).collect();
+        let mut running = Self {
+            children: Vec::new(),
+            _cgroup: cgroup,
+            logs: Vec::new(),
+        };
+        for (i, h) in hosts.iter().enumerate() {
+            let id = i + 1;
+            let dir = out.join(format!("sut-n{id}"));
+            std::fs::create_dir_all(&dir).map_err(|e| SutError::Setup {
+                host: id,
+                message: e.to_string(),
+            })?;
+            let log_path = out.join(format!("sut-n{id}.log"));
+            let log = File::create(&log_path).map_err(|e| SutError::Setup {
+                host: id,
+                message: e.to_string(),
+            })?;
+            let err = log.try_clone().map_err(|e| SutError::Setup {
+                host: id,
+                message: e.to_string(),
+            })?;
+            let cmd = command_line(sut, id, h.addr, &addrs, &dir, &bin);
+            let cg = running._cgroup.path().join("cgroup.procs");
+            // The child joins the run's cgroup before exec (so every descendant follows) and
+            // inherits the namespace of the thread that forks it.
+            let script = format!("echo $$ > {} && exec {}", cg.display(), cmd);
+            let child =
+                h.ns.run(|| {
+                    Command::new("sh")
+                        .arg("-c")
+                        .arg(&script)
+                        .stdin(Stdio::null())
+                        .stdout(log)
+                        .stderr(err)
+                        .spawn()
+                })
+                .map_err(|e| SutError::Setup {
+                    host: id,
+                    message: e.to_string(),
+                })?
+                .map_err(|source| SutError::Spawn {
+                    host: id,
+                    cmd: cmd.clone(),
+                    source,
+                })?;
+            running.children.push(child);
+            running.logs.push(log_path);
+        }
+        for (i, h) in hosts.iter().enumerate() {
+            let addr = SocketAddr::from((h.addr, sut.port));
+            let deadline = Instant::now() + sut.health_timeout;
+            loop {
+                let ok = h
+                    .ns
+                    .run(|| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+                    .unwrap_or(false);
+                if ok {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(SutError::Unhealthy {
+                        host: i + 1,
+                        addr,
+                        timeout: sut.health_timeout,
+                        log: running.logs[i].display().to_string(),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(running)
+    }
+
+    /// Kills every process of the system under test (SIGKILL through the cgroup).
+    pub fn stop(&mut self) {
+        let _ = self._cgroup.remove();
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for RunningSut {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,240 @@
+//! Built-in workload clients. `kv-set`: the example service's line protocol (`ADD key elem`,
+//! `READ key`), every operation recorded as invoke then ok / fail / info. A reply of
+//! `ERR unavailable` or a refused connection is `fail` (it certainly did not apply); a timeout,
+//! a broken connection or `ERR timeout` is `info` (it may have), and — as in Jepsen — the
+//! client continues as a new process.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::{SocketAddr, TcpStream},
+    time::{Duration, Instant},
+};
+
+use checkers::history::{OpType, Process};
+use serde_json::{Value, json};
+
+use super::{log::HistoryLog, rng::Rng, scenario::Workload};
+use crate::testing::Host;
+
+/// Errors of the workload (harness errors).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    /// A client thread panicked.
+    #[error("client {0} crashed (panicked); its history is incomplete")]
+    ClientCrashed(usize),
+    /// A namespace operation failed.
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
+}
+
+enum Outcome {
+    Ok(Value),
+    Fail,
+    Info,
+}
+
+struct Conn {
+    host: usize,
+    addr: SocketAddr,
+    stream: Option<BufReader<TcpStream>>,
+    timeout: Duration,
+}
+
+impl Conn {
+    fn request(&mut self, hosts: &[Host], line: &str) -> Result<String, bool> {
+        if self.stream.is_none() {
+            let addr = self.addr;
+            let t = self.timeout;
+            let s = hosts[self.host]
+                .ns
+                .run(|| TcpStream::connect_timeout(&addr, t))
+                .map_err(|_| false)?;
+            let s = s.map_err(|_| false)?;
+            let _ = s.set_read_timeout(Some(self.timeout));
+            let _ = s.set_write_timeout(Some(self.timeout));
+            let _ = s.set_nodelay(true);
+            self.stream = Some(BufReader::new(s));
+        }
+        let stream = self.stream.as_mut().expect("connected above");
+        let sent = stream.get_mut().write_all(format!("{line}\n").as_bytes());
+        let mut reply = String::new();
+        match sent.and_then(|()| stream.read_line(&mut reply)) {
+            Ok(n) if n > 0 => Ok(reply.trim_end().to_string()),
+            _ => {
+                self.stream = None;
+                Err(true)
+            }
+        }
+    }
+}
+
+fn classify(reply: Result<String, bool>, ok: impl FnOnce(&str) -> Option<Value>) -> Outcome {
+    match reply {
+        Ok(l) if l == "OK" || l.starts_with("OK ") => match ok(l.trim_start_matches("OK").trim()) {
+            Some(v) => Outcome::Ok(v),
+            None => Outcome::Info,
+        },
+        Ok(l) if l.starts_with("ERR unavailable") => Outcome::Fail,
+        Ok(_) => Outcome::Info,
+        // Could not connect: nothing was sent.
+        Err(false) => Outcome::Fail,
+        Err(true) => Outcome::Info,
+    }
+}
+
+fn parse_set(s: &str) -> Option<Value> {
+    if s.is_empty() {
+        return Some(json!([]));
+    }
+    s.split(',')
+        .map(|e| e.parse::<i64>().ok().map(Value::from))
+        .collect::<Option<Vec<_>>>()
+        .map(Value::Array)
+}
+
+/// One client's op loop until `end`.
+#[allow(clippy::too_many_arguments)]
+fn client(
+    c: usize,
+    w: &Workload,
+    hosts: &[Host],
+    port: u16,
+    log: &HistoryLog,
+    seed: u64,
+    start: Instant,
+    end: Instant,
+) {
+    let mut rng = Rng::new(seed, 1000 + c as u64);
+    let host = c % hosts.len();
+    let mut conn = Conn {
+        host,
+        addr: SocketAddr::from((hosts[host].addr, port)),
+        stream: None,
+        timeout: w.op_timeout,
+    };
+    let mut process = c as i64;
+    let interval = Duration::from_secs_f64(w.clients as f64 / f64::from(w.rate));
+    let mut next = start + interval.mul_f64(rng.unit());
+    let mut seq = 0i64;
+    while Instant::now() < end {
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        next += interval.mul_f64(0.5 + rng.unit());
+        if Instant::now() >= end {
+            break;
+        }
+        let key = Value::from(rng.below(w.keys as usize) as i64);
+        let p = Process::Id(process);
+        let outcome = if rng.unit() < w.read_share {
+            log.record(
+                p.clone(),
+                OpType::Invoke,
+                "read",
+                Some(key.clone()),
+                Value::Null,
+            );
+            let r = conn.request(hosts, &format!("READ {key}"));
+            (classify(r, parse_set), "read", Value::Null)
+        } else {
+            seq += 1;
+            let elem = (c as i64) * 10_000_000 + seq;
+            log.record(
+                p.clone(),
+                OpType::Invoke,
+                "add",
+                Some(key.clone()),
+                Value::from(elem),
+            );
+            let r = conn.request(hosts, &format!("ADD {key} {elem}"));
+            (
+                classify(r, |_| Some(Value::from(elem))),
+                "add",
+                Value::from(elem),
+            )
+        };
+        let (o, f, arg) = outcome;
+        match o {
+            Outcome::Ok(v) => {
+                log.record(p, OpType::Ok, f, Some(key), v);
+            }
+            Outcome::Fail => {
+                log.record(p, OpType::Fail, f, Some(key), arg);
+            }
+            Outcome::Info => {
+                log.record(p, OpType::Info, f, Some(key), arg);
+                // Indeterminate: this process may still be in flight; continue as a new one.
+                process += w.clients as i64;
+                conn.stream = None;
+            }
+        }
+    }
+}
+
+/// Runs every client from `start` until `end`; returns when all have stopped.
+pub fn run(
+    w: &Workload,
+    hosts: &[Host],
+    port: u16,
+    log: &HistoryLog,
+    seed: u64,
+    start: Instant,
+    end: Instant,
+) -> Result<(), WorkloadError> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..w.clients)
+            .map(|c| s.spawn(move || client(c, w, hosts, port, log, seed, start, end)))
+            .collect();
+        for (c, h) in handles.into_iter().enumerate() {
+            h.join().map_err(|_| WorkloadError::ClientCrashed(c))?;
+        }
+        Ok(())
+    })
+}
+
+/// After the faults healed: one client per host reads every key until it gets an answer
+/// (retrying up to `attempts` times), so lost acknowledged writes show up in the history.
+pub fn final_reads(w: &Workload, hosts: &[Host], port: u16, log: &HistoryLog, attempts: u32) {
+    std::thread::scope(|s| {
+        for (h, host) in hosts.iter().enumerate() {
+            s.spawn(move || {
+                let mut conn = Conn {
+                    host: h,
+                    addr: SocketAddr::from((host.addr, port)),
+                    stream: None,
+                    timeout: w.op_timeout,
+                };
+                let process = Process::Id(1_000_000 + h as i64);
+                for k in 0..w.keys {
+                    for _ in 0..attempts {
+                        let key = Value::from(i64::from(k));
+                        log.record(
+                            process.clone(),
+                            OpType::Invoke,
+                            "read",
+                            Some(key.clone()),
+                            Value::Null,
+                        );
+                        match classify(conn.request(hosts, &format!("READ {k}")), parse_set) {
+                            Outcome::Ok(v) => {
+                                log.record(process.clone(), OpType::Ok, "read", Some(key), v);
+                                break;
+                            }
+                            _ => {
+                                log.record(
+                                    process.clone(),
+                                    OpType::Fail,
+                                    "read",
+                                    Some(key),
+                                    Value::Null,
+                                );
+                                conn.stream = None;
+                                std::thread::sleep(Duration::from_millis(300));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
