@@ -59,8 +59,14 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
             println!("== service in {mode} mode (expected {})", expect.name());
         }
         let out = args.out.join(mode);
-        let v =
-            super::run::run_scenario(scenario, &format!("<dst demo {mode}>"), &out, false, json)?;
+        let v = super::run::run_scenario(
+            scenario,
+            &format!("demo-{mode}"),
+            &format!("<dst demo {mode}>"),
+            &out,
+            false,
+            json,
+        )?;
         if !json {
             println!();
         }

@@ -1,8 +1,10 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
 mod demo;
+mod plan;
 mod probe;
 mod run;
+mod toolbox;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,11 @@ pub enum Command {
     Demo(demo::Args),
     /// Run a scenario: start the system, record history under faults, check, report a verdict.
     Run(run::Args),
+    /// Claim-driven test plans: init, lint, render, techniques, compile, coverage.
+    #[command(subcommand)]
+    Plan(plan::Plan),
+    /// Discover the testing scaffolding a repository already has.
+    Toolbox(toolbox::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -59,6 +66,8 @@ pub fn main() -> ExitCode {
         Command::Probe(a) => probe::run(a, cli.json),
         Command::Demo(a) => demo::run(a, cli.json),
         Command::Run(a) => run::run(a, cli.json),
+        Command::Plan(p) => plan::run(p, cli.json),
+        Command::Toolbox(a) => toolbox::run(a, cli.json),
     };
     match result {
         Ok(code) => code,
@@ -71,10 +80,67 @@ pub fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory as _;
+    use clap::{CommandFactory as _, Parser as _};
 
     #[test]
     fn cli_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every `dst ...` line the agent skills quote must parse with the real CLI.
+    #[test]
+    fn skill_commands_parse() {
+        for file in ["design-distributed-tests", "execute-distributed-tests"] {
+            let path = format!("{}/../skills/{file}/SKILL.md", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines = planner::skills::command_lines(&text);
+            assert!(!lines.is_empty(), "{path} quotes no dst command");
+            for l in lines {
+                let words = shell_words(&l.text);
+                if let Err(e) = super::Cli::try_parse_from(&words) {
+                    // Commands from later issues are listed in planner::skills::KNOWN_COMMANDS;
+                    // only those not yet built may fail, and only as an unknown subcommand.
+                    assert_eq!(
+                        e.kind(),
+                        clap::error::ErrorKind::InvalidSubcommand,
+                        "{path}:{}: `{}` does not parse: {e}",
+                        l.line,
+                        l.text
+                    );
+                    let verb = words.get(1).cloned().unwrap_or_default();
+                    assert!(
+                        PENDING_VERBS.contains(&verb.as_str()),
+                        "{path}:{}: `{}`: unknown verb {verb}",
+                        l.line,
+                        l.text
+                    );
+                }
+            }
+        }
+    }
+
+    /// Verbs the skills may name before their issue lands (each has an open issue).
+    const PENDING_VERBS: &[&str] = &["report", "check", "inject", "fault"];
+
+    fn shell_words(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut quote = None;
+        for c in s.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, ' ') => {
+                    if !cur.is_empty() {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                }
+                _ => cur.push(c),
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
     }
 }

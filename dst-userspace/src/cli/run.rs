@@ -43,8 +43,13 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| runner::default_out(&args.scenario));
+    let id = args
+        .scenario
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
     let verdict = run_scenario(
         &scenario,
+        &id,
         &args.scenario.display().to_string(),
         &out,
         args.rerun_on_fail,
@@ -56,6 +61,7 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
 /// Runs a parsed scenario (used by `dst run` and `dst demo`) and prints the outcome.
 pub fn run_scenario(
     scenario: &Scenario,
+    id: &str,
     path: &str,
     out: &std::path::Path,
     rerun: bool,
@@ -71,6 +77,7 @@ pub fn run_scenario(
         prefix: format!("dstrun{}-", std::process::id() % 100_000),
         reproduce,
         scenario_path: path.to_string(),
+        scenario_id: id.to_string(),
     };
     let bar = (!json).then(|| {
         let b = indicatif::ProgressBar::new_spinner();

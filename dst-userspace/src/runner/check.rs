@@ -29,6 +29,15 @@ pub struct CheckReport {
     pub indeterminate_ops: u64,
 }
 
+/// At most `n` characters of `s`, with an ellipsis when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
 /// Human-readable witness.
 pub fn describe(w: &Witness) -> String {
     match w {
@@ -55,7 +64,9 @@ pub fn describe(w: &Witness) -> String {
                 .map(|u| {
                     format!(
                         "process {} {} (history #{})",
-                        u.op.process, u.op.description, u.op.invoke
+                        u.op.process,
+                        clip(&u.op.description, 160),
+                        u.op.invoke
                     )
                 })
                 .collect();
@@ -67,7 +78,7 @@ pub fn describe(w: &Witness) -> String {
                     .map(|p| format!(", key {p}"))
                     .unwrap_or_default(),
                 l.prefix_len,
-                l.state,
+                clip(&l.state, 160),
                 unplaced.join("; ")
             )
         }

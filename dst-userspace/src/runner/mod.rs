@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub reproduce: String,
     /// Path of the scenario (for the report).
     pub scenario_path: String,
+    /// Scenario id written to verdict.json (the file stem; `dst plan coverage` joins on it).
+    pub scenario_id: String,
 }
 
 /// What a run produced.
@@ -209,6 +211,7 @@ pub fn run(
     let findings = Findings {
         scenario,
         scenario_path: &opts.scenario_path,
+        scenario_id: &opts.scenario_id,
         reproduce: opts.reproduce.clone(),
         decision: &decision,
         checker: checker.as_ref(),

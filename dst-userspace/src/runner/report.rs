@@ -32,6 +32,8 @@ pub struct Findings<'a> {
     pub scenario: &'a Scenario,
     /// Path of the scenario file (for the reproduce command).
     pub scenario_path: &'a str,
+    /// Scenario id (file stem).
+    pub scenario_id: &'a str,
     /// Extra arguments the run was given (e.g. a seed override).
     pub reproduce: String,
     /// The verdict and its reasons.
@@ -53,6 +55,8 @@ pub struct Findings<'a> {
 /// Writes report.md, verdict.json and evidence.json into `out`.
 pub fn write(out: &Path, f: &Findings<'_>) -> std::io::Result<()> {
     let verdict = serde_json::json!({
+        "scenario": f.scenario_id,
+        "scenario_file": f.scenario_path,
         "claim": f.scenario.claim,
         "verdict": f.decision.verdict,
         "exit_code": f.decision.verdict.exit_code(),
