@@ -6,6 +6,7 @@
 
 use checkers::format::Format;
 use checkers::history::Operation;
+use checkers::linearizable::Prepared;
 use checkers::model::{CasRegister, Kv};
 use checkers::{Budget, linearizable};
 use std::path::PathBuf;
@@ -15,9 +16,24 @@ struct Case {
     name: String,
     kv: bool,
     ops: Vec<Operation>,
+    /// Model-encoded operations (the typed inputs Porcupine's parser produces).
+    kv_prep: Option<Prepared<Kv>>,
+    reg_prep: Option<Prepared<CasRegister>>,
 }
 
+/// Checking only: search over already-encoded operations.
 fn check(c: &Case) -> bool {
+    let b = Budget::unlimited();
+    let r = match (&c.kv_prep, &c.reg_prep) {
+        (Some(p), _) => linearizable::check_prepared(&Kv, &c.ops, p, &b),
+        (_, Some(p)) => linearizable::check_prepared(&CasRegister, &c.ops, p, &b),
+        _ => unreachable!(),
+    };
+    r.is_ok()
+}
+
+/// Encoding plus checking.
+fn check_all(c: &Case) -> bool {
     let b = Budget::unlimited();
     let r = if c.kv {
         linearizable::check(&Kv, &c.ops, &b)
@@ -27,7 +43,7 @@ fn check(c: &Case) -> bool {
     r.expect("model").is_ok()
 }
 
-fn load(dir: &PathBuf) -> Vec<Case> {
+fn load(dir: &std::path::Path) -> Vec<Case> {
     let root = dir.join("porcupine");
     let manifest =
         std::fs::read_to_string(root.join("MANIFEST.tsv")).expect("MANIFEST.tsv in testdata dir");
@@ -41,10 +57,16 @@ fn load(dir: &PathBuf) -> Vec<Case> {
         let text = std::fs::read_to_string(&path).expect("history");
         let name = cols[0].rsplit('/').next().unwrap().to_string();
         let h = Format::detect(&name, &text).parse(&text).expect("parse");
+        let ops = h.operations().expect("pair");
+        let kv = !name.starts_with("etcd");
+        let kv_prep = kv.then(|| linearizable::prepare(&Kv, &ops).expect("encode"));
+        let reg_prep = (!kv).then(|| linearizable::prepare(&CasRegister, &ops).expect("encode"));
         cases.push(Case {
-            kv: !name.starts_with("etcd"),
+            kv,
             name,
-            ops: h.operations().expect("pair"),
+            ops,
+            kv_prep,
+            reg_prep,
         });
     }
     cases
@@ -129,6 +151,26 @@ fn main() {
             })
         }))
     };
+    let etcd_enc = pool1.install(|| {
+        best_of(runs, || {
+            etcd.iter().for_each(|c| {
+                check_all(c);
+            })
+        })
+    });
+    let kv_enc = |name: &str| {
+        let c = cases.iter().find(|c| c.name == name).expect("kv case");
+        ms(pool1.install(|| {
+            best_of(runs, || {
+                check_all(c);
+            })
+        }))
+    };
+    let encoded = [
+        ("etcd x102", ms(etcd_enc)),
+        ("kv c50-ok", kv_enc("c50-ok.txt")),
+        ("kv c50-bad", kv_enc("c50-bad.txt")),
+    ];
     let rows = [
         ("etcd x102", ms(etcd_single), ms(etcd_par)),
         (
@@ -150,6 +192,7 @@ fn main() {
             "rows": rows.iter().map(|(n, s, p)| serde_json::json!({"name": n, "single_ms": s, "parallel_ms": p})).collect::<Vec<_>>(),
             "slowest": per.iter().take(5).map(|(n, t)| serde_json::json!({"name": n, "ms": t})).collect::<Vec<_>>(),
             "elle_list_append": {"txns": elle_txns, "ms": elle_ms},
+            "with_encoding_single_ms": encoded.iter().map(|(n, t)| serde_json::json!({"name": n, "ms": t})).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap());
     } else {
@@ -162,6 +205,10 @@ fn main() {
             println!("| {n} | {s:.1} | {p:.1} |");
         }
         println!("| elle list-append, {elle_txns} txns | {elle_ms:.0} | |");
+        println!("\nincluding model encoding of the parsed ops (1 thread):");
+        for (n, t) in encoded {
+            println!("- {n}: {t:.1} ms");
+        }
         println!("\nslowest single histories (1 thread):");
         for (n, t) in per.iter().take(5) {
             println!("- {n}: {t:.2} ms");
@@ -170,5 +217,17 @@ fn main() {
 }
 
 fn elle_bench() -> (f64, usize) {
-    (0.0, 0)
+    use checkers::elle::generate::{Workload, history};
+    let n = 100_000;
+    let h = history(Workload::ListAppend, n, 10, 42);
+    let ops = h.operations().expect("pair");
+    let t = Instant::now();
+    let anomalies = checkers::elle::list_append::check(&ops).expect("list-append");
+    let d = t.elapsed();
+    assert!(
+        anomalies.is_empty(),
+        "generated history must be valid: {:?}",
+        anomalies.first()
+    );
+    (ms(d), n)
 }

@@ -143,3 +143,22 @@ impl Budget {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_design_verdicts() {
+        assert_eq!(CheckResult::Ok.verdict().exit_code(), 0);
+        let u = CheckResult::Unknown {
+            reason: UnknownReason::StepBudget { steps: 5 },
+        };
+        assert_eq!(u.verdict().exit_code(), 3);
+        assert_eq!(
+            serde_json::to_value(&u).unwrap()["reason"]["why"],
+            "step-budget"
+        );
+        assert_eq!(Verdict::Illegal.exit_code(), 1);
+    }
+}

@@ -92,3 +92,49 @@ fn empty_etcd_log_is_an_empty_history() {
     let text = std::fs::read_to_string(testdata().join("porcupine/jepsen/etcd_095.log")).unwrap();
     assert!(Format::PorcupineEtcd.parse(&text).unwrap().is_empty());
 }
+
+#[test]
+fn budgets_give_unknown_never_a_guess() {
+    let path = testdata().join("porcupine/jepsen/etcd_057.log");
+    let text = std::fs::read_to_string(path).unwrap();
+    let ops = Format::PorcupineEtcd
+        .parse(&text)
+        .unwrap()
+        .operations()
+        .unwrap();
+    let r = linearizable::check(&CasRegister, &ops, &Budget::with_max_steps(2048)).unwrap();
+    assert!(
+        matches!(
+            r,
+            CheckResult::Unknown {
+                reason: checkers::UnknownReason::StepBudget { .. }
+            }
+        ),
+        "{r:?}"
+    );
+    let past = Budget {
+        deadline: Some(std::time::Instant::now()),
+        max_steps: None,
+    };
+    let r = linearizable::check(&CasRegister, &ops, &past).unwrap();
+    assert!(
+        matches!(
+            r,
+            CheckResult::Unknown {
+                reason: checkers::UnknownReason::Timeout { .. }
+            }
+        ),
+        "{r:?}"
+    );
+    assert_eq!(r.verdict().exit_code(), 3);
+}
+
+#[test]
+fn kv_partitions_stop_at_first_illegal_on_one_thread() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let r = pool.install(|| check(&testdata().join("porcupine/kv/c50-bad.txt")));
+    assert!(r.is_illegal());
+}

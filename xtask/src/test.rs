@@ -56,6 +56,8 @@ pub fn privileged(filter: Option<&str>) -> anyhow::Result<()> {
             "privileged tests need root (they load BPF programs and create namespaces): run as root"
         );
     }
+    // The runner tests start the example service, which lives in another package.
+    run(cargo().args(["build", "-p", "dst-example-kv"]))?;
     let before = Snapshot::take();
     eprintln!("xtask: before privileged tests: {}", before.summary());
     let mut cmd = cargo();

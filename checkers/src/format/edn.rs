@@ -332,3 +332,26 @@ fn write_value(out: &mut String, v: &Value, txn: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoms_and_collections() {
+        assert_eq!(parse_value("nil").unwrap(), Value::Null);
+        assert_eq!(parse_value(":timed-out").unwrap(), Value::from("timed-out"));
+        assert_eq!(
+            parse_value("[1 -2 3N 1.5]").unwrap(),
+            serde_json::json!([1, -2, 3, 1.5])
+        );
+        assert_eq!(parse_value("#{1}").unwrap(), serde_json::json!([1]));
+        assert_eq!(
+            parse_value(r#"{:a "x\"y", :b (1 2)}"#).unwrap(),
+            serde_json::json!({"a": "x\"y", "b": [1, 2]})
+        );
+        assert_eq!(parse_value("#_ 5 6").unwrap(), Value::from(6));
+        assert!(parse_value("[1 2").is_err());
+        assert!(parse_value("\"open").is_err());
+    }
+}

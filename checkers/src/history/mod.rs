@@ -190,31 +190,35 @@ impl History {
         operation::pair(self)
     }
 
-    /// Fault windows from nemesis events: `start*`/`stop*` pairs, or invoke..completion spans.
+    /// Fault windows from nemesis events: a `start*`/`partition*` event opens one, the
+    /// last of the following `stop*`/`heal*` events (invoke or completion) closes it.
     pub fn fault_windows(&self) -> Vec<FaultWindow> {
         let mut out: Vec<FaultWindow> = Vec::new();
         let mut open: Option<usize> = None;
+        let mut closing: Option<usize> = None;
         for (i, op) in self.ops.iter().enumerate() {
-            if !op.process.is_nemesis() || op.kind == OpType::Invoke {
+            if !op.process.is_nemesis() {
                 continue;
             }
-            let label = match &op.value {
-                Value::Null => op.f.clone(),
-                v => format!("{} {}", op.f, v),
-            };
             if op.f.starts_with("start") || op.f.starts_with("partition") {
                 if open.is_none() {
+                    let label = match &op.value {
+                        Value::Null => op.f.clone(),
+                        v => format!("{} {}", op.f, v),
+                    };
                     open = Some(out.len());
+                    closing = None;
                     out.push(FaultWindow {
                         start: i,
                         end: None,
                         label,
                     });
                 }
-            } else if op.f.starts_with("stop") || op.f.starts_with("heal") {
-                if let Some(w) = open.take() {
-                    out[w].end = Some(i);
-                }
+            } else if (op.f.starts_with("stop") || op.f.starts_with("heal"))
+                && let Some(w) = open.take().or(closing)
+            {
+                out[w].end = Some(i);
+                closing = Some(w);
             }
         }
         out

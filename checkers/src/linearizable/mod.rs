@@ -15,9 +15,19 @@ use search::{Entry, Search};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+type EntryOf<M> = Entry<<M as Model>::Input, <M as Model>::Output>;
+/// A search in progress over partition `usize`.
+type Live<'a, M> = (usize, Box<dyn search::Resumable<<M as Model>::State> + 'a>);
+
+/// One partition: its key and its encoded operations.
+type Partition<M> = (
+    Option<HVal>,
+    Vec<Entry<<M as Model>::Input, <M as Model>::Output>>,
+);
+
 /// Operations encoded for one model, split by partition (ready to search).
 pub struct Prepared<M: Model> {
-    partitions: Vec<(Option<HVal>, Vec<Entry<M::Input, M::Output>>)>,
+    partitions: Vec<Partition<M>>,
 }
 
 impl<M: Model> Prepared<M> {
@@ -34,7 +44,7 @@ impl<M: Model> Prepared<M> {
 
 /// Encodes and partitions operations.
 pub fn prepare<M: Model>(model: &M, ops: &[Operation]) -> Result<Prepared<M>, ModelError> {
-    let mut parts: BTreeMap<Option<HVal>, Vec<Entry<M::Input, M::Output>>> = BTreeMap::new();
+    let mut parts: BTreeMap<Option<HVal>, Vec<EntryOf<M>>> = BTreeMap::new();
     for (pos, op) in ops.iter().enumerate() {
         if let Encoded::Op { input, output } = model.encode(op)? {
             let e = Entry {
@@ -63,13 +73,13 @@ pub fn check_prepared<M: Model>(
     budget: &Budget,
 ) -> CheckResult {
     let cancel = AtomicBool::new(false);
-    let mut live: Vec<(usize, Box<dyn search::Resumable<M::State> + '_>)> = prepared
+    let mut live: Vec<Live<'_, M>> = prepared
         .partitions
         .iter()
         .enumerate()
         .map(|(i, (_, e))| (i, search::start(model, e)))
         .collect();
-    let mut quantum: u64 = if live.len() <= 1 { u64::MAX } else { 1 << 15 };
+    let mut quantum: u64 = if live.len() <= 1 { u64::MAX } else { 512 };
     let mut unknown = None;
     while !live.is_empty() {
         let results: Vec<Option<Search<M::State>>> = live
@@ -84,9 +94,6 @@ pub fn check_prepared<M: Model>(
             .collect();
         let mut still = Vec::new();
         for ((i, s), r) in live.into_iter().zip(results) {
-            if r.is_some() && std::env::var_os("CHECKERS_DEBUG").is_some() {
-                eprintln!("partition {i}: {} steps", s.steps());
-            }
             match r {
                 None => still.push((i, s)),
                 Some(Search::Illegal { prefix, state }) => {

@@ -65,8 +65,6 @@ impl Bits for Box<[u64]> {
 pub(crate) trait Resumable<S>: Send {
     /// Runs until decided or until `steps` more model steps were taken (then `None`).
     fn advance(&mut self, steps: u64, budget: &Budget, cancel: &AtomicBool) -> Option<Search<S>>;
-    /// Model steps taken so far.
-    fn steps(&self) -> u64;
 }
 
 /// Starts a search over one partition; picks a fixed-size bitset when it is small.
@@ -85,6 +83,16 @@ pub(crate) fn start<'a, M: Model>(
 
 const NONE: u32 = u32::MAX;
 
+/// Scan pass 0: completed read-only ops. A legal one is placed at once and alone: any
+/// linearization placing it later can place it here instead, since it changes nothing.
+const READS: u8 = 0;
+/// Scan pass 1: the other completed ops.
+const WRITES: u8 = 1;
+/// Scan pass 2: pending ops, last (they may also never take effect).
+const PENDING: u8 = 2;
+/// Stack mark of a read placed in pass 0: backtracking over it fails its node too.
+const FORCED: u8 = 3;
+
 struct Searcher<'a, M: Model, B> {
     model: &'a M,
     entries: &'a [Entry<M::Input, M::Output>],
@@ -98,7 +106,12 @@ struct Searcher<'a, M: Model, B> {
     cache: FxHashSet<(B, M::State)>,
     bits: B,
     state: M::State,
-    stack: Vec<(u32, M::State)>,
+    /// Per op: completed and read-only (never changes the state).
+    read_only: Vec<bool>,
+    /// (call node, state before it, scan pass it was placed in).
+    stack: Vec<(u32, M::State, u8)>,
+    /// Which candidates the scan is trying, see [`READS`], [`WRITES`], [`PENDING`].
+    pass: u8,
     best: Vec<usize>,
     best_state: M::State,
     steps: u64,
@@ -141,11 +154,16 @@ impl<'a, M: Model, B: Bits> Searcher<'a, M, B> {
             code,
             ret_node,
             remaining: entries.iter().filter(|e| e.ret.is_some()).count(),
-            cache: FxHashSet::default(),
+            cache: FxHashSet::with_capacity_and_hasher(1024, Default::default()),
             bits: B::zeros(n),
             best_state: state.clone(),
             state,
+            read_only: entries
+                .iter()
+                .map(|e| e.output.is_some() && model.is_read_only(&e.input))
+                .collect(),
             stack: Vec::new(),
+            pass: READS,
             best: Vec::new(),
             steps: 0,
             node: 1,
@@ -168,6 +186,32 @@ impl<'a, M: Model, B: Bits> Searcher<'a, M, B> {
         self.prev[n as usize] = x;
     }
 
+    /// Undoes the last placement (and every forced read above the last real choice) and
+    /// resumes the scan after it; `Some(Illegal)` when nothing is left to undo.
+    fn backtrack(&mut self) -> Option<Search<M::State>> {
+        loop {
+            let Some((call, old, pass)) = self.stack.pop() else {
+                let prefix = std::mem::take(&mut self.best);
+                let state = self.best_state.clone();
+                return Some(Search::Illegal { prefix, state });
+            };
+            let op = (self.code[call as usize] >> 1) as usize;
+            self.state = old;
+            self.bits.flip(op);
+            let r = self.ret_node[op];
+            if r != NONE {
+                self.relink(r);
+                self.remaining += 1;
+            }
+            self.relink(call);
+            if pass != FORCED {
+                self.pass = pass;
+                self.node = self.next[call as usize];
+                return None;
+            }
+        }
+    }
+
     fn finish(&mut self, r: Search<M::State>) -> Option<Search<M::State>> {
         self.done = true;
         Some(r)
@@ -175,10 +219,6 @@ impl<'a, M: Model, B: Bits> Searcher<'a, M, B> {
 }
 
 impl<M: Model, B: Bits + Send> Resumable<M::State> for Searcher<'_, M, B> {
-    fn steps(&self) -> u64 {
-        self.steps
-    }
-
     fn advance(
         &mut self,
         quantum: u64,
@@ -197,6 +237,18 @@ impl<M: Model, B: Bits + Send> Resumable<M::State> for Searcher<'_, M, B> {
             let c = self.code[node as usize];
             let op = (c >> 1) as usize;
             if c & 1 == 0 {
+                let pending = self.ret_node[op] == NONE;
+                let class = if pending {
+                    PENDING
+                } else if self.read_only[op] {
+                    READS
+                } else {
+                    WRITES
+                };
+                if class != self.pass {
+                    self.node = self.next[node as usize];
+                    continue;
+                }
                 self.steps += 1;
                 if self.steps & 1023 == 0 {
                     if cancel.load(Ordering::Relaxed) {
@@ -222,50 +274,52 @@ impl<M: Model, B: Bits + Send> Resumable<M::State> for Searcher<'_, M, B> {
                 }
                 let e = &self.entries[op];
                 if let Some(ns) = self.model.step(&self.state, &e.input, e.output.as_ref()) {
-                    self.bits.flip(op);
-                    if self.cache.insert((self.bits.clone(), ns.clone())) {
-                        let old = std::mem::replace(&mut self.state, ns);
-                        self.stack.push((node, old));
-                        self.unlink(node);
-                        let r = self.ret_node[op];
-                        if r != NONE {
-                            self.unlink(r);
-                            self.remaining -= 1;
-                            if self.remaining == 0 {
-                                return self.finish(Search::Ok);
+                    // A pending op that leaves the state unchanged is dominated by not
+                    // placing it at all: skip it.
+                    if !(pending && ns == self.state) {
+                        self.bits.flip(op);
+                        if self.cache.insert((self.bits.clone(), ns.clone())) {
+                            let old = std::mem::replace(&mut self.state, ns);
+                            let mark = if class == READS { FORCED } else { class };
+                            self.stack.push((node, old, mark));
+                            self.unlink(node);
+                            let r = self.ret_node[op];
+                            if r != NONE {
+                                self.unlink(r);
+                                self.remaining -= 1;
+                                if self.remaining == 0 {
+                                    return self.finish(Search::Ok);
+                                }
                             }
+                            if self.stack.len() > self.best.len() {
+                                self.best = self
+                                    .stack
+                                    .iter()
+                                    .map(|(nd, _, _)| (self.code[*nd as usize] >> 1) as usize)
+                                    .collect();
+                                self.best_state = self.state.clone();
+                            }
+                            self.pass = READS;
+                            self.node = self.next[0];
+                            continue;
                         }
-                        if self.stack.len() > self.best.len() {
-                            self.best = self
-                                .stack
-                                .iter()
-                                .map(|(nd, _)| (self.code[*nd as usize] >> 1) as usize)
-                                .collect();
-                            self.best_state = self.state.clone();
+                        self.bits.flip(op);
+                        if class == READS {
+                            // Its only child was already explored: this node fails.
+                            if let Some(r) = self.backtrack() {
+                                return self.finish(r);
+                            }
+                            continue;
                         }
-                        self.node = self.next[0];
-                        continue;
                     }
-                    self.bits.flip(op);
                 }
                 self.node = self.next[node as usize];
-            } else {
-                // A return whose call is not placed yet: backtrack.
-                let Some((call, old)) = self.stack.pop() else {
-                    let prefix = std::mem::take(&mut self.best);
-                    let state = self.best_state.clone();
-                    return self.finish(Search::Illegal { prefix, state });
-                };
-                let op = (self.code[call as usize] >> 1) as usize;
-                self.state = old;
-                self.bits.flip(op);
-                let r = self.ret_node[op];
-                if r != NONE {
-                    self.relink(r);
-                    self.remaining += 1;
-                }
-                self.relink(call);
-                self.node = self.next[call as usize];
+            } else if self.pass != PENDING {
+                // Every candidate of this pass tried: on to the next pass.
+                self.pass += 1;
+                self.node = self.next[0];
+            } else if let Some(r) = self.backtrack() {
+                return self.finish(r);
             }
         }
     }

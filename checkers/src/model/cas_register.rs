@@ -56,6 +56,9 @@ impl Model for CasRegister {
         }
         encode_read_write(op)?.ok_or_else(|| unknown_fn(op, "cas-register"))
     }
+    fn is_read_only(&self, i: &Self::Input) -> bool {
+        matches!(i, RegIn::Read)
+    }
     fn describe(&self, i: &RegIn, o: Option<&RegOut>) -> String {
         describe_reg(i, o)
     }

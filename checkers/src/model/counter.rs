@@ -52,6 +52,9 @@ impl Model for Counter {
             _ => Err(unknown_fn(op, "counter")),
         }
     }
+    fn is_read_only(&self, i: &Self::Input) -> bool {
+        matches!(i, CounterIn::Read)
+    }
     fn describe(&self, i: &CounterIn, o: Option<&i64>) -> String {
         match i {
             CounterIn::Add(d) => format!("add({d})"),

@@ -50,6 +50,9 @@ impl Model for Log {
             _ => Err(unknown_fn(op, "log")),
         }
     }
+    fn is_read_only(&self, i: &Self::Input) -> bool {
+        matches!(i, LogIn::Read)
+    }
     fn describe(&self, i: &LogIn, o: Option<&Vec<HVal>>) -> String {
         match i {
             LogIn::Append(v) => format!("append({v})"),

@@ -102,6 +102,11 @@ pub trait Model: Sync + Send {
     fn partition(&self, _op: &Operation) -> Option<HVal> {
         None
     }
+    /// True when `input` never changes any state (a pure read). The search then places a
+    /// legal read at once instead of branching over it. Default: `false` (always sound).
+    fn is_read_only(&self, _input: &Self::Input) -> bool {
+        false
+    }
     /// Human-readable `f(args) -> result`.
     fn describe(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;
     /// Human-readable state.

@@ -84,6 +84,9 @@ impl Model for Register {
     fn encode(&self, op: &Operation) -> Result<Encoded<RegIn, RegOut>, ModelError> {
         encode_read_write(op)?.ok_or_else(|| unknown_fn(op, "register"))
     }
+    fn is_read_only(&self, i: &Self::Input) -> bool {
+        matches!(i, RegIn::Read)
+    }
     fn describe(&self, i: &RegIn, o: Option<&RegOut>) -> String {
         describe_reg(i, o)
     }

@@ -57,6 +57,9 @@ impl Model for Set {
             _ => Err(unknown_fn(op, "set")),
         }
     }
+    fn is_read_only(&self, i: &Self::Input) -> bool {
+        matches!(i, SetIn::Read)
+    }
     fn describe(&self, i: &SetIn, o: Option<&SetOut>) -> String {
         match (i, o) {
             (SetIn::Add(v), _) => format!("add({v})"),

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
+mod check;
 mod demo;
 mod plan;
 mod probe;
@@ -34,6 +35,8 @@ pub enum Command {
     Demo(demo::Args),
     /// Run a scenario: start the system, record history under faults, check, report a verdict.
     Run(run::Args),
+    /// Check a recorded history: linearizability, Elle anomalies or invariants.
+    Check(check::Args),
     /// Claim-driven test plans: init, lint, render, techniques, compile, coverage.
     #[command(subcommand)]
     Plan(plan::Plan),
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Demo(a) => demo::run(a, cli.json),
         Command::Run(a) => run::run(a, cli.json),
         Command::Plan(p) => plan::run(p, cli.json),
+        Command::Check(a) => check::run(a, cli.json),
         Command::Toolbox(a) => toolbox::run(a, cli.json),
     };
     match result {
@@ -120,7 +124,7 @@ mod tests {
     }
 
     /// Verbs the skills may name before their issue lands (each has an open issue).
-    const PENDING_VERBS: &[&str] = &["report", "check", "inject", "fault"];
+    const PENDING_VERBS: &[&str] = &["report", "inject", "fault"];
 
     fn shell_words(s: &str) -> Vec<String> {
         let mut out = Vec::new();

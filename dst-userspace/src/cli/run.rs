@@ -89,25 +89,7 @@ pub fn run_scenario(
             b.set_message(format!("{}: {msg}", scenario.claim.id));
         }
     };
-    let mut outcome = runner::run(scenario, &opts, &progress)?;
-    if rerun && outcome.decision.verdict == Verdict::Fail {
-        progress("re-running with the same seed");
-        let again = runner::run(
-            scenario,
-            &RunOptions {
-                out: out.join("rerun"),
-                ..opts
-            },
-            &progress,
-        )?;
-        if again.decision.verdict != Verdict::Fail {
-            outcome.decision.reasons.push(format!(
-                "the same-seed re-run gave {}",
-                again.decision.verdict.name()
-            ));
-            outcome.decision.verdict = Verdict::Flaky;
-        }
-    }
+    let outcome = runner::run_with_rerun(scenario, &opts, rerun, &progress)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -86,6 +86,23 @@ pub fn describe(w: &Witness) -> String {
     }
 }
 
+/// Writes the self-contained HTML timeline (operations per process, fault windows, the first
+/// invariant's witness highlighted — or the model's when no invariant is bound). Best effort:
+/// a timeline that cannot be drawn leaves the text report unaffected.
+pub fn write_timeline(binding: &CheckerBinding, ops: &[Op], path: &std::path::Path) {
+    let name = binding.invariants.first().unwrap_or(&binding.model);
+    let Ok(checker) = name.parse::<checkers::cli::Checker>() else {
+        return;
+    };
+    let history = History::new(ops.to_vec());
+    let budget = Budget::with_timeout(Duration::from_secs(10));
+    if let Ok(report) =
+        checkers::cli::check_history(&history, checkers::format::Format::Jsonl, checker, budget)
+    {
+        let _ = std::fs::write(path, checkers::html::render(&history, &report));
+    }
+}
+
 /// Checks the history; errors (malformed history, unknown model) become `CheckerOutcome::Error`.
 pub fn run(binding: &CheckerBinding, ops: Vec<Op>) -> (CheckerOutcome, Option<CheckReport>) {
     let history = History::new(ops);

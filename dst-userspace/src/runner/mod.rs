@@ -44,6 +44,7 @@ pub enum RunError {
 }
 
 /// Options of one run.
+#[derive(Clone)]
 pub struct RunOptions {
     /// Output directory (created).
     pub out: PathBuf,
@@ -95,7 +96,23 @@ pub fn run(
     let mut invoked = 0u64;
     let mut checker = None;
     let mut check_report = None;
+    let missing: Vec<&String> = scenario
+        .run
+        .requires
+        .iter()
+        .filter(|p| !on_path(p))
+        .collect();
     let facts = (|| -> Facts {
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Facts {
+                not_run: Some(format!(
+                    "required program(s) not on PATH: {} (install them, e.g. scripts/setup)",
+                    names.join(", ")
+                )),
+                ..Facts::default()
+            };
+        }
         progress("building hosts");
         let topo = match Topology::new(
             &opts.prefix,
@@ -191,6 +208,7 @@ pub fn run(
         }
         let _ = std::fs::write(out.join("history.jsonl"), log::to_jsonl(&ops));
         progress("checking the history");
+        check::write_timeline(&scenario.checker, &ops, &out.join("report.html"));
         let (outcome, report) = check::run(&scenario.checker, ops);
         let completed = report.as_ref().map_or(0, |r| r.completed_ops);
         checker = Some(outcome.clone());
@@ -235,6 +253,49 @@ pub fn run(
         report: out.join("report.md"),
         notes,
     })
+}
+
+/// Runs once; when `rerun` is set and the verdict is FAIL, runs again with the same seed (output
+/// in `rerun/`) and turns a failure that does not come back into FLAKY (report updated).
+pub fn run_with_rerun(
+    scenario: &Scenario,
+    opts: &RunOptions,
+    rerun: bool,
+    progress: &dyn Fn(&str),
+) -> Result<RunOutcome, RunError> {
+    let mut outcome = run(scenario, opts, progress)?;
+    if rerun && outcome.decision.verdict == Verdict::Fail {
+        progress("re-running with the same seed");
+        let again_opts = RunOptions {
+            out: opts.out.join("rerun"),
+            ..opts.clone()
+        };
+        let again = run(scenario, &again_opts, progress)?;
+        if again.decision.verdict != Verdict::Fail {
+            outcome.decision.reasons.push(format!(
+                "a re-run with the same seed gave {} (see {})",
+                again.decision.verdict.name(),
+                again_opts.out.display()
+            ));
+            outcome.decision.verdict = Verdict::Flaky;
+            report::update_verdict(&opts.out, &outcome.decision).map_err(|source| {
+                RunError::Output {
+                    path: opts.out.clone(),
+                    source,
+                }
+            })?;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Whether `program` is an executable on PATH (or an existing path).
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// Completed client operations (ok/fail) whose [invoke, complete] overlaps [start, end].

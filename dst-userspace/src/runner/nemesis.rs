@@ -15,7 +15,7 @@ use super::{
     scenario::{Nemesis, Shape},
 };
 use crate::{
-    net::{Action, Direction, NetEngine, NetError, NetFault, RuleEvidence, spec::Cidr},
+    net::{Action, Direction, NetEngine, NetError, NetFault, PortRange, RuleEvidence, spec::Cidr},
     testing::Host,
 };
 
@@ -121,23 +121,35 @@ pub fn install(
         let (groups, pairs) = cut_pairs(n.shape, n.node, n.one_way, hosts.len(), &mut rng);
         let start_ns = t0_ns + n.start.as_nanos() as u64;
         let end_ns = start_ns + n.duration.as_nanos() as u64;
-        let faults: Vec<(NetFault, u64, u64)> = pairs
-            .iter()
-            .map(|&(a, b)| {
-                let mut f = NetFault::new(Action::Drop { probability: 1.0 });
-                f.direction = Direction::Egress;
-                f.src = Some(Cidr {
-                    addr: hosts[a].addr,
-                    prefix: 32,
-                });
-                f.dst = Some(Cidr {
-                    addr: hosts[b].addr,
-                    prefix: 32,
-                });
-                f.seed = seed;
-                (f, start_ns, end_ns)
-            })
-            .collect();
+        let rule = |a: usize, b: usize| {
+            let mut f = NetFault::new(Action::Drop { probability: 1.0 });
+            f.direction = Direction::Egress;
+            f.src = Some(Cidr {
+                addr: hosts[a].addr,
+                prefix: 32,
+            });
+            f.dst = Some(Cidr {
+                addr: hosts[b].addr,
+                prefix: 32,
+            });
+            f.seed = seed;
+            f
+        };
+        let mut faults: Vec<(NetFault, u64, u64)> = Vec::new();
+        for &(a, b) in &pairs {
+            match n.port {
+                None => faults.push((rule(a, b), start_ns, end_ns)),
+                Some(p) => {
+                    // Requests to the port and replies from it.
+                    let mut to = rule(a, b);
+                    to.dport = PortRange { lo: p, hi: p };
+                    let mut from = rule(a, b);
+                    from.sport = PortRange { lo: p, hi: p };
+                    faults.push((to, start_ns, end_ns));
+                    faults.push((from, start_ns, end_ns));
+                }
+            }
+        }
         let slots = engine.apply(&faults)?;
         out.push(Scheduled {
             id: n.id.clone(),

@@ -52,6 +52,25 @@ pub struct Findings<'a> {
     pub elapsed_s: f64,
 }
 
+/// Rewrites the verdict of an already written run (after a re-run changed it).
+pub fn update_verdict(out: &Path, d: &Decision) -> std::io::Result<()> {
+    let path = out.join("verdict.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    v["verdict"] = serde_json::to_value(d.verdict)?;
+    v["exit_code"] = d.verdict.exit_code().into();
+    v["reasons"] = serde_json::to_value(&d.reasons)?;
+    std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")?;
+    let md_path = out.join("report.md");
+    let md = std::fs::read_to_string(&md_path)?;
+    let note = format!(
+        "> **Verdict changed to {}** after a re-run with the same seed: {}\n\n",
+        d.verdict.name(),
+        d.reasons.last().cloned().unwrap_or_default()
+    );
+    let (title, rest) = md.split_once("\n\n").unwrap_or((&md, ""));
+    std::fs::write(md_path, format!("{title}\n\n{note}{rest}"))
+}
+
 /// Writes report.md, verdict.json and evidence.json into `out`.
 pub fn write(out: &Path, f: &Findings<'_>) -> std::io::Result<()> {
     let verdict = serde_json::json!({

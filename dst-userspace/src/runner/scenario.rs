@@ -143,6 +143,9 @@ pub struct Nemesis {
     /// Only one direction of each cut pair (asymmetric partition).
     #[serde(default)]
     pub one_way: bool,
+    /// Cut only traffic to and from this port (omitted = all traffic between the hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// When it starts, from the start of the workload.
     #[serde(with = "humantime_serde")]
     pub start: Duration,
@@ -194,6 +197,9 @@ pub struct RunSettings {
     /// Minimum completed operations overlapping each nemesis window.
     #[serde(default)]
     pub min_ops_per_window: u64,
+    /// Programs that must be on PATH; a missing one makes the verdict NOT_RUN (nothing starts).
+    #[serde(default)]
+    pub requires: Vec<String>,
 }
 
 /// A whole scenario.

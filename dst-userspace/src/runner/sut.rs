@@ -94,10 +94,15 @@ impl RunningSut {
             host: 0,
             message: e.to_string(),
         })?;
-        let bin = std::env::current_exe()
+        // `{bin}`: the directory of the running dst binary; from a test binary in
+        // target/<profile>/deps, its parent (where cargo puts the workspace's binaries).
+        let mut bin = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("."));
+        if bin.ends_with("deps") {
+            bin.pop();
+        }
         let addrs: Vec<Ipv4Addr> = hosts.iter().map(|h| h.addr).collect();
         let mut running = Self {
             children: Vec::new(),
@@ -122,9 +127,10 @@ impl RunningSut {
             })?;
             let cmd = command_line(sut, id, h.addr, &addrs, &dir, &bin);
             let cg = running._cgroup.path().join("cgroup.procs");
-            // The child joins the run's cgroup before exec (so every descendant follows) and
+            // The shell joins the run's cgroup before running the command (so every descendant
+            // follows; any shell syntax works in `start`), and
             // inherits the namespace of the thread that forks it.
-            let script = format!("echo $$ > {} && exec {}", cg.display(), cmd);
+            let script = format!("echo $$ > {}\n{}\n", cg.display(), cmd);
             let child =
                 h.ns.run(|| {
                     Command::new("sh")

@@ -22,6 +22,16 @@ pub enum WorkloadError {
     /// A client thread panicked.
     #[error("client {0} crashed (panicked); its history is incomplete")]
     ClientCrashed(usize),
+    /// A client got a reply outside the protocol and stopped.
+    #[error(
+        "client {client} stopped on a reply outside the protocol: {reply:?}; is the system under test speaking the kv-set protocol?"
+    )]
+    Protocol {
+        /// Client number.
+        client: usize,
+        /// The reply.
+        reply: String,
+    },
     /// A namespace operation failed.
     #[error(transparent)]
     Netns(#[from] crate::netns::NetnsError),
@@ -31,6 +41,8 @@ enum Outcome {
     Ok(Value),
     Fail,
     Info,
+    /// A reply the client does not understand: the harness cannot interpret the system.
+    Protocol(String),
 }
 
 struct Conn {
@@ -72,10 +84,11 @@ fn classify(reply: Result<String, bool>, ok: impl FnOnce(&str) -> Option<Value>)
     match reply {
         Ok(l) if l == "OK" || l.starts_with("OK ") => match ok(l.trim_start_matches("OK").trim()) {
             Some(v) => Outcome::Ok(v),
-            None => Outcome::Info,
+            None => Outcome::Protocol(l),
         },
         Ok(l) if l.starts_with("ERR unavailable") => Outcome::Fail,
-        Ok(_) => Outcome::Info,
+        Ok(l) if l.starts_with("ERR") => Outcome::Info,
+        Ok(l) => Outcome::Protocol(l),
         // Could not connect: nothing was sent.
         Err(false) => Outcome::Fail,
         Err(true) => Outcome::Info,
@@ -103,7 +116,7 @@ fn client(
     seed: u64,
     start: Instant,
     end: Instant,
-) {
+) -> Result<(), WorkloadError> {
     let mut rng = Rng::new(seed, 1000 + c as u64);
     let host = c % hosts.len();
     let mut conn = Conn {
@@ -167,8 +180,13 @@ fn client(
                 process += w.clients as i64;
                 conn.stream = None;
             }
+            Outcome::Protocol(reply) => {
+                log.record(p, OpType::Info, f, Some(key), arg);
+                return Err(WorkloadError::Protocol { client: c, reply });
+            }
         }
     }
+    Ok(())
 }
 
 /// Runs every client from `start` until `end`; returns when all have stopped.
@@ -185,10 +203,17 @@ pub fn run(
         let handles: Vec<_> = (0..w.clients)
             .map(|c| s.spawn(move || client(c, w, hosts, port, log, seed, start, end)))
             .collect();
+        let mut first_error = None;
         for (c, h) in handles.into_iter().enumerate() {
-            h.join().map_err(|_| WorkloadError::ClientCrashed(c))?;
+            let r = h
+                .join()
+                .map_err(|_| WorkloadError::ClientCrashed(c))
+                .and_then(|r| r);
+            if let Err(e) = r {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     })
 }
 

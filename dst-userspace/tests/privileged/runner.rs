@@ -1,0 +1,214 @@
+//! The runner end to end: the demo's safe/unsafe outcomes, then every verdict rule produced by a
+//! real run (shortened schedules so the module takes about a minute).
+
+use std::time::Duration;
+
+use dst::{
+    runner::{self, RunOptions, scenario::Scenario},
+    verdict::Verdict,
+};
+
+use super::unique;
+
+const DEMO: &str = include_str!("../../../examples/scenarios/replicated-kv-partition.toml");
+
+/// The demo scenario on a shorter schedule: 5 s workload, the primary cut off from 1 s to 3.5 s.
+fn short() -> Scenario {
+    let mut s = Scenario::parse(DEMO).unwrap();
+    s.workload.duration = Duration::from_secs(5);
+    s.workload.settle = Duration::from_secs(1);
+    s.nemesis[0].start = Duration::from_secs(1);
+    s.nemesis[0].duration = Duration::from_millis(2500);
+    s.run.min_ops = 100;
+    s.run.min_ops_per_window = 10;
+    s.validate().unwrap();
+    s
+}
+
+fn run(s: &Scenario, name: &str, rerun: bool) -> (runner::RunOutcome, tempdir::Dir) {
+    let dir = tempdir::Dir::new(name);
+    let opts = RunOptions {
+        out: dir.0.clone(),
+        prefix: unique("dstr"),
+        reproduce: format!("test {name}"),
+        scenario_path: format!("<test {name}>"),
+        scenario_id: name.to_string(),
+    };
+    let outcome =
+        runner::run_with_rerun(s, &opts, rerun, &|_| {}).expect("the runner writes its report");
+    for f in [
+        "report.md",
+        "verdict.json",
+        "evidence.json",
+        "history.jsonl",
+    ] {
+        assert!(dir.0.join(f).exists(), "{name}: {f} missing");
+    }
+    (outcome, dir)
+}
+
+mod tempdir {
+    /// A scratch directory removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new(name: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("dst-runner-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            Self(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn demo_safe_passes_and_unsafe_loses_acknowledged_writes() {
+    let safe = short();
+    let (o, _d) = run(&safe, "safe", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Pass,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(
+        o.evidence
+            .iter()
+            .all(|e| e.landed && e.counters.applied >= 10),
+        "every nemesis landed"
+    );
+
+    let mut unsafe_ = short();
+    unsafe_.sut.start.push_str(" --unsafe");
+    let (o, d) = run(&unsafe_, "unsafe", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Fail,
+        "{:?}",
+        o.decision.reasons
+    );
+    let why = o.decision.reasons.join(" ");
+    assert!(
+        why.contains("no-lost-writes") && why.contains("acknowledged"),
+        "witness names a lost acknowledged write: {why}"
+    );
+    let report = std::fs::read_to_string(d.0.join("report.md")).unwrap();
+    assert!(
+        report.contains("FAIL") && report.contains("Witness"),
+        "{report}"
+    );
+}
+
+#[test]
+fn fault_on_an_unused_port_is_not_landed() {
+    let mut s = short();
+    s.nemesis[0].port = Some(9);
+    let (o, _d) = run(&s, "notlanded", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::NotLanded,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert_eq!(o.evidence[0].counters.applied, 0);
+}
+
+#[test]
+fn too_few_operations_is_insufficient_history() {
+    let mut s = short();
+    s.run.min_ops = 1_000_000;
+    let (o, _d) = run(&s, "thin", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::InsufficientHistory,
+        "{:?}",
+        o.decision.reasons
+    );
+}
+
+#[test]
+fn a_one_millisecond_checker_budget_is_inconclusive() {
+    let mut s = short();
+    s.checker.linearizable = true;
+    s.checker.timeout = Duration::from_millis(1);
+    s.workload.rate = 300;
+    let (o, _d) = run(&s, "budget", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Inconclusive,
+        "{:?}",
+        o.decision.reasons
+    );
+}
+
+#[test]
+fn a_client_that_cannot_speak_to_the_system_is_a_harness_error() {
+    let mut s = short();
+    // A "service" that answers every line with something outside the protocol.
+    s.sut.start = "python3 -c 'import socketserver as s\nclass H(s.StreamRequestHandler):\n def handle(self):\n  for l in self.rfile: self.wfile.write(b\"HELLO\\n\")\ns.ThreadingTCPServer.allow_reuse_address=True\ns.ThreadingTCPServer((\"{addr}\",{port}),H).serve_forever()'".into();
+    s.nemesis.clear();
+    let (o, _d) = run(&s, "harness", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::HarnessError,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.decision.reasons.join(" ").contains("HELLO"));
+}
+
+#[test]
+fn a_system_that_does_not_start_is_an_environment_error() {
+    let mut s = short();
+    s.sut.start = "false".into();
+    s.sut.health_timeout = Duration::from_secs(1);
+    let (o, _d) = run(&s, "env", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::EnvironmentError,
+        "{:?}",
+        o.decision.reasons
+    );
+}
+
+#[test]
+fn a_missing_precondition_is_not_run() {
+    let mut s = short();
+    s.run.requires = vec!["dst-no-such-program".into()];
+    let (o, _d) = run(&s, "notrun", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::NotRun,
+        "{:?}",
+        o.decision.reasons
+    );
+}
+
+#[test]
+fn a_failure_the_same_seed_does_not_reproduce_is_flaky() {
+    // Node 1 runs unsafe only the first time (a flag file marks the first start), so the first
+    // run loses acknowledged writes and the same-seed re-run does not.
+    let flag = std::env::temp_dir().join(format!("dst-flaky-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let mut s = short();
+    let base = s.sut.start.clone();
+    s.sut.start = format!(
+        "if [ {{id}} = 1 ] && [ ! -e {f} ]; then touch {f}; exec {base} --unsafe; else exec {base}; fi",
+        f = flag.display()
+    );
+    let (o, d) = run(&s, "flaky", true);
+    let _ = std::fs::remove_file(&flag);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Flaky,
+        "{:?}",
+        o.decision.reasons
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.0.join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "FLAKY");
+    assert_eq!(v["exit_code"], 7);
+}
