@@ -1,6 +1,9 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
+mod daemon;
 mod demo;
+mod fault;
+mod history;
 mod probe;
 
 use std::process::ExitCode;
@@ -29,6 +32,12 @@ pub enum Command {
     Probe(probe::Args),
     /// Run the built-in demonstration: namespaces, a seeded fault, and its landing evidence.
     Demo(demo::Args),
+    /// Run the daemon: owns faults, records history, serves the HTTP API on a unix socket.
+    Daemon(daemon::Args),
+    /// Apply, list, show, clear faults held by the daemon and read their evidence.
+    Fault(fault::Args),
+    /// Append operations to the daemon's durable history, or export it.
+    History(history::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -55,6 +64,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe(a) => probe::run(a, cli.json),
         Command::Demo(a) => demo::run(a, cli.json),
+        Command::Daemon(a) => daemon::run(a, cli.json),
+        Command::Fault(a) => fault::run(a, cli.json),
+        Command::History(a) => history::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,285 @@
+//! The recorder: one writer thread takes whatever appends are queued, writes them as one batch,
+//! `fdatasync`s once, and only then acknowledges every operation of the batch (group commit).
+
+use std::{
+    fs::{File, OpenOptions},
+    io::Write as _,
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+
+use super::{HistoryError, Recovery, recover};
+use crate::net::spec::monotonic_ns;
+
+/// Largest batch (in operations) written with one sync; more queued appends wait for the next.
+const MAX_BATCH_OPS: usize = 1 << 16;
+
+/// The acknowledgement of one append: its operations are on disk with these indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    /// Index of the first operation of this append.
+    pub first_index: u64,
+    /// Number of operations.
+    pub count: u64,
+    /// CLOCK_MONOTONIC ns stamped on them (same clock as fault evidence).
+    pub time: u64,
+}
+
+/// Counters of the recorder (for `/metrics` and benchmarks).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Operations durably written since open.
+    pub ops: AtomicU64,
+    /// Batches (= data syncs) since open.
+    pub batches: AtomicU64,
+    /// Bytes of the file that are durable.
+    pub durable_len: AtomicU64,
+    /// Index the next operation gets.
+    pub next_index: AtomicU64,
+}
+
+struct Request {
+    ops: Vec<Map<String, Value>>,
+    ack: oneshot::Sender<Result<Appended, HistoryError>>,
+}
+
+/// A durable JSONL history. Cheap to share behind an `Arc`; dropping it stops the writer after
+/// the queued appends are written.
+pub struct Recorder {
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    stats: Arc<Stats>,
+    path: PathBuf,
+    recovery: Recovery,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Recorder {
+    /// Opens (or creates) `path`, recovering a torn tail, and starts the writer thread.
+    pub fn open(path: &Path) -> Result<Self, HistoryError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| HistoryError::Io {
+                op: "creating the directory of",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        }
+        let recovery = recover(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| HistoryError::Io {
+                op: "opening",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        // Make the file's directory entry durable too (a new file must survive a crash).
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        let stats = Arc::new(Stats::default());
+        stats.durable_len.store(recovery.len, Ordering::Release);
+        stats
+            .next_index
+            .store(recovery.next_index, Ordering::Release);
+        let (tx, rx) = mpsc::channel();
+        let writer = {
+            let stats = stats.clone();
+            let owned = path.to_path_buf();
+            let next = recovery.next_index;
+            std::thread::Builder::new()
+                .name("dst-history".into())
+                .spawn(move || write_loop(file, owned, rx, stats, next))
+                .map_err(|source| HistoryError::Io {
+                    op: "starting the writer thread for",
+                    path: path.to_path_buf(),
+                    source,
+                })?
+        };
+        Ok(Self {
+            tx: Mutex::new(Some(tx)),
+            stats,
+            path: path.to_path_buf(),
+            recovery,
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// The history file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What recovery found when the file was opened.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Queues checked operations (see [`super::normalize_op`]); the receiver resolves once they
+    /// are durable.
+    pub fn submit(
+        &self,
+        ops: Vec<Map<String, Value>>,
+    ) -> oneshot::Receiver<Result<Appended, HistoryError>> {
+        let (ack, rx) = oneshot::channel();
+        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::SendError(req)) = tx.send(Request { ops, ack }) {
+                    let _ = req.ack.send(Err(HistoryError::Closed));
+                }
+            }
+            None => {
+                let _ = ack.send(Err(HistoryError::Closed));
+            }
+        }
+        rx
+    }
+
+    /// Appends and waits (blocking) until the operations are durable. Not for async contexts:
+    /// use [`Recorder::append_async`] there.
+    pub fn append(&self, ops: Vec<Map<String, Value>>) -> Result<Appended, HistoryError> {
+        self.submit(ops)
+            .blocking_recv()
+            .unwrap_or(Err(HistoryError::Closed))
+    }
+
+    /// Appends and waits until the operations are durable.
+    pub async fn append_async(
+        &self,
+        ops: Vec<Map<String, Value>>,
+    ) -> Result<Appended, HistoryError> {
+        self.submit(ops).await.unwrap_or(Err(HistoryError::Closed))
+    }
+
+    /// Stops accepting appends, writes what is queued and joins the writer.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn write_loop(
+    mut file: File,
+    path: PathBuf,
+    rx: mpsc::Receiver<Request>,
+    stats: Arc<Stats>,
+    mut next: u64,
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut failed: Option<String> = None;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        let mut n = batch[0].ops.len();
+        while n < MAX_BATCH_OPS {
+            match rx.try_recv() {
+                Ok(r) => {
+                    n += r.ops.len();
+                    batch.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        if let Some(why) = &failed {
+            for r in batch {
+                let _ = r.ack.send(Err(HistoryError::Failed(why.clone())));
+            }
+            continue;
+        }
+        buf.clear();
+        let mut acks = Vec::with_capacity(batch.len());
+        let time = monotonic_ns();
+        for r in batch {
+            let first_index = next;
+            for op in &r.ops {
+                encode(&mut buf, next, time, op);
+                next += 1;
+            }
+            acks.push((
+                r.ack,
+                Appended {
+                    first_index,
+                    count: next - first_index,
+                    time,
+                },
+            ));
+        }
+        let result = file.write_all(&buf).and_then(|()| file.sync_data());
+        match result {
+            Ok(()) => {
+                stats.ops.fetch_add(n as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .durable_len
+                    .fetch_add(buf.len() as u64, Ordering::Release);
+                stats.next_index.store(next, Ordering::Release);
+                for (ack, a) in acks {
+                    let _ = ack.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                let why = format!("{}: {e}", path.display());
+                tracing::error!("history write failed, refusing further appends: {why}");
+                for (ack, _) in acks {
+                    let _ = ack.send(Err(HistoryError::Failed(why.clone())));
+                }
+                failed = Some(why);
+            }
+        }
+    }
+}
+
+/// One JSONL line: `index` and `time` first, then the operation's own fields.
+fn encode(buf: &mut Vec<u8>, index: u64, time: u64, op: &Map<String, Value>) {
+    let _ = write!(buf, "{{\"index\":{index},\"time\":{time}");
+    for (k, v) in op {
+        buf.push(b',');
+        // Serializing a string key and a Value into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, k);
+        buf.push(b':');
+        let _ = serde_json::to_writer(&mut *buf, v);
+    }
+    buf.extend_from_slice(b"}\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_puts_index_and_time_first() {
+        let mut buf = Vec::new();
+        let op = super::super::parse_ops(br#"{"process":1,"type":"ok","f":"read","value":null}"#)
+            .unwrap()
+            .remove(0);
+        encode(&mut buf, 7, 99, &op);
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"index\":7,\"time\":99,\"f\":\"read\",\"process\":1,\"type\":\"ok\",\"value\":null}\n"
+        );
+    }
+}
