@@ -100,7 +100,11 @@ impl Client {
             .header(hyper::header::HOST, "dst")
             .header(
                 hyper::header::CONTENT_TYPE,
-                if has_body { "application/json" } else { "text/plain" },
+                if has_body {
+                    "application/json"
+                } else {
+                    "text/plain"
+                },
             )
             .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let conn = self.connection().await?;

@@ -69,7 +69,10 @@ pub fn finish(resp: &Response, json: bool, human: impl Fn(&Value)) -> ExitCode {
         if json {
             println!("{v}");
         } else {
-            let field = v["field"].as_str().map(|f| format!(" [{f}]")).unwrap_or_default();
+            let field = v["field"]
+                .as_str()
+                .map(|f| format!(" [{f}]"))
+                .unwrap_or_default();
             eprintln!(
                 "dst: daemon answered {}{field}: {}",
                 resp.status,
@@ -121,7 +124,11 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         }
         Verb::List { all } => c.request_blocking(
             Method::GET,
-            if *all { "/v1/faults?all=true" } else { "/v1/faults" },
+            if *all {
+                "/v1/faults?all=true"
+            } else {
+                "/v1/faults"
+            },
             None,
         )?,
         Verb::Show { id } | Verb::Evidence { id } => {

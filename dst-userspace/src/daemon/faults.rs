@@ -183,7 +183,8 @@ impl FaultTable {
                 let engine = self.engine()?;
                 let mech = match &t.netns {
                     Some(ns) => {
-                        let ns = NetNs::open(ns).map_err(|e| refused(format!("{at}.target.netns"), e))?;
+                        let ns = NetNs::open(ns)
+                            .map_err(|e| refused(format!("{at}.target.netns"), e))?;
                         ns.run(|| engine.attach_tc(dev, dir))
                             .map_err(|e| refused(format!("{at}.target.netns"), e))?
                     }
@@ -273,7 +274,9 @@ impl FaultTable {
             }
             let seed = spec.seed.unwrap_or_else(random_seed);
             let mut fault = spec.to_engine_fault(&at, seed).map_err(|e| match e {
-                FaultFileError::Invalid { field, problem } => FaultError::Refused { field, problem },
+                FaultFileError::Invalid { field, problem } => {
+                    FaultError::Refused { field, problem }
+                }
                 other => FaultError::Invalid(other),
             })?;
             self.resolve(&at, spec, &mut fault)?;
@@ -286,7 +289,11 @@ impl FaultTable {
             backends.push(self.attach(at, &set.net[i])?);
         }
         // Freeze counters of ended faults whose slots the engine may now reuse.
-        let owners: Vec<(u32, String)> = self.slot_owner.iter().map(|(s, id)| (*s, id.clone())).collect();
+        let owners: Vec<(u32, String)> = self
+            .slot_owner
+            .iter()
+            .map(|(s, id)| (*s, id.clone()))
+            .collect();
         for (slot, id) in owners {
             if let Ok(ev) = self.engine()?.evidence(slot) {
                 if let Some(r) = self.faults.get_mut(&id) {

@@ -82,12 +82,12 @@ pub fn bind(socket: &Path) -> Result<tokio::net::UnixListener, DaemonError> {
         path: socket.to_path_buf(),
         source,
     })?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(
-        |source| DaemonError::Socket {
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        DaemonError::Socket {
             op: "setting mode 0600 on",
             path: socket.to_path_buf(),
             source,
-        },
-    )?;
+        }
+    })?;
     Ok(l)
 }

@@ -154,7 +154,10 @@ async fn list_faults(
     Ok(Json(json!({ "faults": views })).into_response())
 }
 
-async fn get_fault(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_fault(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let view = s.faults.call(move |t| t.get(&id)).await??;
     Ok(Json(view).into_response())
 }
@@ -265,9 +268,5 @@ async fn health(State(s): State<AppState>) -> Result<Response, ApiError> {
 async fn metrics_text(State(s): State<AppState>) -> Result<Response, ApiError> {
     let views = s.faults.call(|t| t.list(true)).await?;
     let text = metrics::render(&views, Some(s.history.stats()));
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -18,7 +18,9 @@ pub use recover::{Recovery, recover};
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
     /// A file operation failed.
-    #[error("history file {path}: {op} failed: {source}; check the path, its permissions and free space")]
+    #[error(
+        "history file {path}: {op} failed: {source}; check the path, its permissions and free space"
+    )]
     Io {
         /// What was being done.
         op: &'static str,

@@ -20,7 +20,10 @@ fn invalid(field: String, problem: impl Into<String>) -> HistoryError {
 /// CLOCK_MONOTONIC, the clock of fault evidence).
 pub fn normalize_op(at: &str, v: Value) -> Result<Map<String, Value>, HistoryError> {
     let Value::Object(mut m) = v else {
-        return Err(invalid(at.to_string(), "an operation must be a JSON object"));
+        return Err(invalid(
+            at.to_string(),
+            "an operation must be a JSON object",
+        ));
     };
     match m.get("process") {
         Some(Value::Number(_) | Value::String(_)) => {}
@@ -44,7 +47,12 @@ pub fn normalize_op(at: &str, v: Value) -> Result<Map<String, Value>, HistoryErr
     }
     match m.get("f") {
         Some(Value::String(_)) => {}
-        Some(other) => return Err(invalid(format!("{at}.f"), format!("{other} must be a string"))),
+        Some(other) => {
+            return Err(invalid(
+                format!("{at}.f"),
+                format!("{other} must be a string"),
+            ));
+        }
         None => return Err(invalid(format!("{at}.f"), "missing")),
     }
     m.remove("index");
@@ -100,9 +108,15 @@ mod tests {
             other => panic!("{s}: expected an error, got {other:?}"),
         };
         assert_eq!(err(r#"{"type":"ok","f":"read"}"#), "op.process");
-        assert_eq!(err(r#"[{"process":1,"type":"ok","f":"r"},{"process":1,"type":"done","f":"r"}]"#), "[1].type");
+        assert_eq!(
+            err(r#"[{"process":1,"type":"ok","f":"r"},{"process":1,"type":"done","f":"r"}]"#),
+            "[1].type"
+        );
         assert_eq!(err(r#"{"process":1,"type":"ok","f":3}"#), "op.f");
-        assert_eq!(err("{\"process\":1,\"type\":\"ok\",\"f\":\"r\"}\nnope\n"), "line 2");
+        assert_eq!(
+            err("{\"process\":1,\"type\":\"ok\",\"f\":\"r\"}\nnope\n"),
+            "line 2"
+        );
         assert_eq!(err("[]"), "body");
     }
 

@@ -108,8 +108,8 @@ mod tests {
             pub fn new() -> Self {
                 static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let p = std::env::temp_dir()
-                    .join(format!("dst-recover-{}-{n}", std::process::id()));
+                let p =
+                    std::env::temp_dir().join(format!("dst-recover-{}-{n}", std::process::id()));
                 std::fs::create_dir_all(&p).unwrap();
                 Self(p)
             }
