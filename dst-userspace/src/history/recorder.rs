@@ -1,5 +1,7 @@
-//! The recorder: one writer thread takes whatever appends are queued, writes them as one batch,
-//! `fdatasync`s once, and only then acknowledges every operation of the batch (group commit).
+//! The recorder: an encoder thread takes whatever appends are queued, stamps and writes them as
+//! one batch; a syncer thread makes every batch written so far durable with one `fdatasync` and
+//! only then acknowledges their operations (group commit, pipelined: the next batch is encoded
+//! and written while the previous sync runs).
 
 use std::{
     fs::{File, OpenOptions},
@@ -39,11 +41,11 @@ pub struct Appended {
 pub struct Stats {
     /// Operations durably written since open.
     pub ops: AtomicU64,
-    /// Batches (= data syncs) since open.
+    /// Group commits (one `fdatasync` each) since open.
     pub batches: AtomicU64,
     /// Bytes of the file that are durable.
     pub durable_len: AtomicU64,
-    /// Index the next operation gets.
+    /// Index after the last durable operation.
     pub next_index: AtomicU64,
 }
 
@@ -183,6 +185,18 @@ impl Drop for Recorder {
     }
 }
 
+type Ack = oneshot::Sender<Result<Appended, HistoryError>>;
+
+/// A batch the encoder has written (to the page cache) and the syncer must make durable.
+struct Written {
+    acks: Vec<(Ack, Appended)>,
+    bytes: u64,
+    ops: u64,
+    next_index: u64,
+}
+
+/// Encoder: assigns indices and times in arrival order, writes each batch with one `write`,
+/// and hands it to the syncer, then goes on with the next batch while the sync runs.
 fn write_loop(
     mut file: File,
     path: PathBuf,
@@ -190,8 +204,25 @@ fn write_loop(
     stats: Arc<Stats>,
     mut next: u64,
 ) {
+    let failed: Arc<Mutex<Option<String>>> = Arc::default();
+    let (sync_tx, sync_rx) = mpsc::channel::<Written>();
+    let syncer = match file.try_clone() {
+        Ok(f) => {
+            let (failed, path) = (failed.clone(), path.clone());
+            std::thread::Builder::new()
+                .name("dst-history-sync".into())
+                .spawn(move || sync_loop(f, path, sync_rx, stats, failed))
+                .ok()
+        }
+        Err(e) => {
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+                "{}: duplicating the file handle: {e}",
+                path.display()
+            ));
+            None
+        }
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut failed: Option<String> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let mut n = batch[0].ops.len();
@@ -204,7 +235,8 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        if let Some(why) = &failed {
+        let why = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(why) = why {
             for r in batch {
                 let _ = r.ack.send(Err(HistoryError::Failed(why.clone())));
             }
@@ -219,35 +251,85 @@ fn write_loop(
                 encode(&mut buf, next, time, op);
                 next += 1;
             }
-            acks.push((
-                r.ack,
-                Appended {
-                    first_index,
-                    count: next - first_index,
-                    time,
-                },
-            ));
+            let a = Appended {
+                first_index,
+                count: next - first_index,
+                time,
+            };
+            acks.push((r.ack, a));
         }
-        let result = file.write_all(&buf).and_then(|()| file.sync_data());
+        if let Err(e) = file.write_all(&buf) {
+            let why = format!("{}: write: {e}", path.display());
+            tracing::error!("history write failed, refusing further appends: {why}");
+            for (ack, _) in acks {
+                let _ = ack.send(Err(HistoryError::Failed(why.clone())));
+            }
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+            continue;
+        }
+        let w = Written {
+            acks,
+            bytes: buf.len() as u64,
+            ops: n as u64,
+            next_index: next,
+        };
+        if let Err(mpsc::SendError(w)) = sync_tx.send(w) {
+            for (ack, _) in w.acks {
+                let _ = ack.send(Err(HistoryError::Closed));
+            }
+        }
+    }
+    drop(sync_tx);
+    if let Some(s) = syncer {
+        let _ = s.join();
+    }
+}
+
+/// Syncer: takes every batch written so far, makes them durable with one `fdatasync`, then
+/// acknowledges all of them (group commit across batches).
+fn sync_loop(
+    file: File,
+    path: PathBuf,
+    rx: mpsc::Receiver<Written>,
+    stats: Arc<Stats>,
+    failed: Arc<Mutex<Option<String>>>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            group.push(w);
+        }
+        let known = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let result = match known {
+            Some(why) => Err(why),
+            None => file
+                .sync_data()
+                .map_err(|e| format!("{}: fdatasync: {e}", path.display())),
+        };
         match result {
             Ok(()) => {
-                stats.ops.fetch_add(n as u64, Ordering::Relaxed);
+                let (bytes, ops) = group
+                    .iter()
+                    .fold((0, 0), |(b, o), w| (b + w.bytes, o + w.ops));
+                let next = group.last().map_or(0, |w| w.next_index);
+                stats.ops.fetch_add(ops, Ordering::Relaxed);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .durable_len
-                    .fetch_add(buf.len() as u64, Ordering::Release);
+                stats.durable_len.fetch_add(bytes, Ordering::Release);
                 stats.next_index.store(next, Ordering::Release);
-                for (ack, a) in acks {
-                    let _ = ack.send(Ok(a));
+                for w in group {
+                    for (ack, a) in w.acks {
+                        let _ = ack.send(Ok(a));
+                    }
                 }
             }
-            Err(e) => {
-                let why = format!("{}: {e}", path.display());
-                tracing::error!("history write failed, refusing further appends: {why}");
-                for (ack, _) in acks {
-                    let _ = ack.send(Err(HistoryError::Failed(why.clone())));
+            Err(why) => {
+                tracing::error!("history sync failed, refusing further appends: {why}");
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+                for w in group {
+                    for (ack, _) in w.acks {
+                        let _ = ack.send(Err(HistoryError::Failed(why.clone())));
+                    }
                 }
-                failed = Some(why);
             }
         }
     }
