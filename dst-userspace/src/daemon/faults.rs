@@ -295,10 +295,10 @@ impl FaultTable {
             .map(|(s, id)| (*s, id.clone()))
             .collect();
         for (slot, id) in owners {
-            if let Ok(ev) = self.engine()?.evidence(slot) {
-                if let Some(r) = self.faults.get_mut(&id) {
-                    r.frozen = Some(ev);
-                }
+            if let Ok(ev) = self.engine()?.evidence(slot)
+                && let Some(r) = self.faults.get_mut(&id)
+            {
+                r.frozen = Some(ev);
             }
         }
         let rules: Vec<_> = prepared

@@ -35,12 +35,13 @@ pub fn lock(socket: &Path) -> Result<SocketLock, DaemonError> {
             source,
         }
     };
-    if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(io("restricting the directory of"))?;
-        }
+    if let Some(dir) = socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        std::fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("restricting the directory of"))?;
     }
     let mut name = socket.as_os_str().to_owned();
     name.push(".lock");

@@ -85,10 +85,10 @@ impl Recorder {
                 source,
             })?;
         // Make the file's directory entry durable too (a new file must survive a crash).
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         let stats = Arc::new(Stats::default());
         stats.durable_len.store(recovery.len, Ordering::Release);
