@@ -118,6 +118,10 @@ const KEEP_ENDED: usize = 1024;
 pub struct FaultTable {
     engine: Result<NetEngine, String>,
     hooks: HashMap<Hook, &'static str>,
+    /// Interface index of every device carrying the tc programs → (netns, dev). Kernel rules
+    /// match on ifindex alone, so two devices with one index in different namespaces must
+    /// never both carry the programs.
+    tc_devices: HashMap<u32, (Option<String>, String)>,
     faults: BTreeMap<String, Record>,
     /// Which fault's counters each slot holds.
     slot_owner: HashMap<u32, String>,
@@ -147,6 +151,7 @@ impl FaultTable {
         Self {
             engine,
             hooks: HashMap::new(),
+            tc_devices: HashMap::new(),
             faults: BTreeMap::new(),
             slot_owner: HashMap::new(),
             next_id: 1,
@@ -165,7 +170,12 @@ impl FaultTable {
             .map_err(|e| FaultError::Unavailable(e.clone()))
     }
 
-    fn attach(&mut self, at: &str, spec: &NetFaultSpec) -> Result<&'static str, FaultError> {
+    fn attach(
+        &mut self,
+        at: &str,
+        spec: &NetFaultSpec,
+        ifindex: Option<u32>,
+    ) -> Result<&'static str, FaultError> {
         let t = &spec.target;
         let mut backend = "cgroup_skb";
         if let Some(dev) = &t.dev {
@@ -196,6 +206,10 @@ impl FaultTable {
                     TcMechanism::Clsact => "clsact",
                 };
                 self.hooks.insert(key, name);
+                if let Some(index) = ifindex {
+                    self.tc_devices
+                        .insert(index, (t.netns.clone(), dev.clone()));
+                }
                 backend = name;
             }
         }
@@ -235,10 +249,96 @@ impl FaultTable {
             f.ifindex = index;
         }
         if let Some(cg) = &t.cgroup {
-            let cgroup = Cgroup::open(cg).map_err(|e| refused(format!("{at}.target.cgroup"), e))?;
-            f.cgroup_id = cgroup
-                .id()
-                .map_err(|e| refused(format!("{at}.target.cgroup"), e))?;
+            // The programs attached to the cgroup see only its sockets, and today's dst-net
+            // passes no cgroup id to the rule match: the rule stays `cgroup_id = 0` and
+            // `check_blast_radius` keeps one cgroup per daemon so that is exact.
+            Cgroup::open(cg).map_err(|e| refused(format!("{at}.target.cgroup"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses what the kernel rules could not keep to its target: a device whose ifindex
+    /// another namespace's device already uses, and mixing cgroup-only faults (which match on
+    /// every device carrying the tc programs) with device faults.
+    fn check_blast_radius(
+        &self,
+        at: &str,
+        spec: &NetFaultSpec,
+        fault: &NetFault,
+        prepared: &[Prepared],
+    ) -> Result<(), FaultError> {
+        let t = &spec.target;
+        if t.dev.is_some() && t.cgroup.is_some() {
+            return Err(refused(
+                format!("{at}.target"),
+                "a device and a cgroup together are not carried by this build (the tc program \
+                 cannot tell the cgroup's packets apart): give either dev or cgroup",
+            ));
+        }
+        if let Some(cg) = &t.cgroup {
+            let path = Cgroup::open(cg)
+                .map_err(|e| refused(format!("{at}.target.cgroup"), e))?
+                .path()
+                .to_path_buf();
+            let other = self
+                .hooks
+                .keys()
+                .filter_map(|h| match h {
+                    Hook::Cgroup(p, _) if *p != path => Some(p.clone()),
+                    _ => None,
+                })
+                .chain(
+                    prepared
+                        .iter()
+                        .filter_map(|p| p.6.clone())
+                        .filter(|p| *p != path),
+                )
+                .next();
+            if let Some(other) = other {
+                return Err(refused(
+                    format!("{at}.target.cgroup"),
+                    format!(
+                        "this daemon already carries cgroup faults for {}; one cgroup per daemon \
+                         (rules do not match by cgroup id in this build)",
+                        other.display()
+                    ),
+                ));
+            }
+        }
+        let cgroup_only_active = self
+            .faults
+            .values()
+            .any(|r| r.view.state == FaultState::Active && r.view.spec.target.dev.is_none())
+            || prepared.iter().any(|p| p.3.ifindex == 0);
+        let devices_pending = prepared.iter().any(|p| p.3.ifindex != 0);
+        match &t.dev {
+            Some(dev) => {
+                if let Some((ns, other)) = self.tc_devices.get(&fault.ifindex)
+                    && (ns != &t.netns || other != dev)
+                {
+                    return Err(refused(
+                        format!("{at}.target.dev"),
+                        format!(
+                            "{dev} has ifindex {} like {other} in netns {}, which already carries                              dst's programs; kernel rules match by ifindex, so the fault could                              act on both: use a daemon per namespace or renumber the device",
+                            fault.ifindex,
+                            ns.as_deref().unwrap_or("(the daemon's)")
+                        ),
+                    ));
+                }
+                if cgroup_only_active {
+                    return Err(refused(
+                        format!("{at}.target.dev"),
+                        "a cgroup-only fault is active and would also act on this device;                          clear it first or give that fault a dev",
+                    ));
+                }
+            }
+            None if !self.tc_devices.is_empty() || devices_pending => {
+                return Err(refused(
+                    format!("{at}.target"),
+                    "a cgroup-only fault would also act on every device that carries dst's tc                      programs in this daemon; give target.dev too",
+                ));
+            }
+            None => {}
         }
         Ok(())
     }
@@ -249,7 +349,7 @@ impl FaultTable {
         self.engine()?;
         let now = monotonic_ns();
         let mut ids = HashSet::new();
-        let mut prepared = Vec::new();
+        let mut prepared: Vec<Prepared> = Vec::new();
         for (i, spec) in set.net.iter().enumerate() {
             let at = format!("net[{i}]");
             let id = match &spec.id {
@@ -280,13 +380,24 @@ impl FaultTable {
                 other => FaultError::Invalid(other),
             })?;
             self.resolve(&at, spec, &mut fault)?;
+            self.check_blast_radius(&at, spec, &fault, &prepared)?;
             let (not_before, expires) = spec.schedule.window(now);
-            prepared.push((at, id, seed, fault, not_before, expires));
+            let cgroup = match &spec.target.cgroup {
+                Some(cg) => Some(
+                    Cgroup::open(cg)
+                        .map_err(|e| refused(format!("{at}.target.cgroup"), e))?
+                        .path()
+                        .to_path_buf(),
+                ),
+                None => None,
+            };
+            prepared.push((at, id, seed, fault, not_before, expires, cgroup));
         }
         // Programs first (harmless without rules), then every rule in one atomic step.
         let mut backends = Vec::new();
-        for (i, (at, ..)) in prepared.iter().enumerate() {
-            backends.push(self.attach(at, &set.net[i])?);
+        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
+            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
+            backends.push(self.attach(at, &set.net[i], ifindex)?);
         }
         // Freeze counters of ended faults whose slots the engine may now reuse.
         let owners: Vec<(u32, String)> = self
@@ -303,14 +414,14 @@ impl FaultTable {
         }
         let rules: Vec<_> = prepared
             .iter()
-            .map(|(_, _, _, f, nb, ex)| (f.clone(), *nb, *ex))
+            .map(|(_, _, _, f, nb, ex, _)| (f.clone(), *nb, *ex))
             .collect();
         let slots = self
             .engine()?
             .apply(&rules)
             .map_err(|e| refused("net".into(), e))?;
         let mut views = Vec::new();
-        for (((_, id, seed, _, not_before, expires), slot), (spec, backend)) in prepared
+        for (((_, id, seed, _, not_before, expires, _), slot), (spec, backend)) in prepared
             .into_iter()
             .zip(slots)
             .zip(set.net.into_iter().zip(backends))
@@ -494,6 +605,10 @@ fn random_seed() -> u64 {
     }
     u64::from_ne_bytes(b)
 }
+
+/// A fault checked and resolved, waiting for the atomic apply:
+/// (field path, id, seed, engine fault, not_before, expires, canonical cgroup path).
+type Prepared = (String, String, u64, NetFault, u64, u64, Option<PathBuf>);
 
 type Job = Box<dyn FnOnce(&mut FaultTable) + Send>;
 

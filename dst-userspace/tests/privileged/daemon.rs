@@ -265,6 +265,47 @@ fn api_invalid_body_names_the_field_and_applies_nothing() {
     let got = udp_sequence(&topo.hosts[0], &topo.hosts[1], 9000, 300).unwrap();
     assert_eq!(lost(&got), 0);
 
+    // Blast radius guards: `lo` is ifindex 1 in every namespace, and kernel rules match by
+    // ifindex, so a second namespace's `lo` is refused once the first carries the programs.
+    let ns2 = topo.hosts[1].ns.name();
+    let mut lo1 = drop_fault("lo1", ns, 9999, 0.5);
+    lo1["target"]["dev"] = json!("lo");
+    let r = call(
+        &sock,
+        Method::POST,
+        "/v1/faults",
+        Some(json!({"net": [lo1]})),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let mut lo2 = drop_fault("lo2", ns2, 9999, 0.5);
+    lo2["target"]["dev"] = json!("lo");
+    let r = call(
+        &sock,
+        Method::POST,
+        "/v1/faults",
+        Some(json!({"net": [lo2]})),
+    );
+    assert_eq!(r.status, 422, "{:?}", r.json());
+    assert_eq!(r.json()["field"], "net[0].target.dev");
+    assert!(r.json()["error"].as_str().unwrap().contains("ifindex"));
+    // A cgroup-only fault would act on every device carrying the tc programs: refused.
+    let cgroup = dst::cgroup::Cgroup::create(&format!("{}cg", unique("dstdv"))).unwrap();
+    let cg = json!({"id": "cg", "target": {"cgroup": cgroup.path()}, "dport": "9999", "action": {"kind": "drop", "probability": 1.0}});
+    let r = call(
+        &sock,
+        Method::POST,
+        "/v1/faults",
+        Some(json!({"net": [cg]})),
+    );
+    assert_eq!(r.status, 422, "{:?}", r.json());
+    assert_eq!(r.json()["field"], "net[0].target");
+    let r = call(&sock, Method::DELETE, "/v1/faults", None);
+    assert_eq!(r.json()["faults"][0]["id"], "lo1");
+    assert_eq!(
+        call(&sock, Method::GET, "/v1/faults", None).json()["faults"],
+        json!([])
+    );
+
     // History ops are checked the same way.
     let r = call(
         &sock,
