@@ -172,6 +172,24 @@ fn api_apply_evidence_clear_frozen() {
     let control = udp_sequence(a, b, 9001, 500).expect("control traffic");
     assert_eq!(lost(&control), 0, "untargeted port lost packets");
 
+    // History ops are stamped on the clock of fault evidence: an op recorded now falls inside
+    // the fault's window, after its first applied packet.
+    let op = call(
+        &sock,
+        Method::POST,
+        "/v1/history",
+        Some(json!({"process": 0, "type": "info", "f": "probe"})),
+    )
+    .json();
+    let t = op["time"].as_u64().unwrap();
+    assert!(
+        applied["applied_at"].as_u64().unwrap() <= t && t < applied["expires"].as_u64().unwrap()
+    );
+    assert!(
+        ev["first_applied_ns"].as_u64().unwrap() <= t
+            && ev["last_applied_ns"].as_u64().unwrap() <= t
+    );
+
     let cleared = call(&sock, Method::DELETE, "/v1/faults/d1", None);
     assert_eq!(cleared.status, 200);
     let frozen = cleared.json()["evidence"].clone();
@@ -544,4 +562,104 @@ fn sigkill_under_history_load_loses_no_acked_op_and_frees_traffic() {
         Some(json!({"process": 0, "type": "info", "f": "restart"})),
     );
     assert_eq!(r.json()["first_index"], text.lines().count() as u64);
+}
+
+fn dst(socket: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dst"));
+    cmd.args(args)
+        .env("DST_SOCKET", socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn cli_verbs_talk_to_the_daemon() {
+    let topo = Topology::new(&unique("dstdc"), 2, 85).expect("topology");
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let dir = Scratch::new("cli");
+    let _d = Daemon::start(&dir, &[]);
+    let sock = dir.socket();
+    let file = dir.0.join("faults.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[net]]\nid = \"c1\"\ntarget = {{ netns = \"{}\", dev = \"eth0\" }}\nproto = \"udp\"\n\
+             dport = \"9000\"\naction = {{ kind = \"drop\", probability = 1.0 }}\nseed = 1\n",
+            a.ns.name()
+        ),
+    )
+    .unwrap();
+    let (code, _) = dst(&sock, &["fault", "apply", file.to_str().unwrap()], None);
+    assert_eq!(code, 0);
+    assert_eq!(lost(&udp_sequence(a, b, 9000, 100).unwrap()), 100);
+    let (code, out) = dst(&sock, &["--json", "fault", "evidence", "c1"], None);
+    assert_eq!(code, 0);
+    let ev: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (ev["evidence"]["applied"].as_u64(), ev["landed"].as_bool()),
+        (Some(100), Some(true))
+    );
+    let (code, out) = dst(&sock, &["fault", "list"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains("c1") && out.contains("applied=100"), "{out}");
+    // Invalid file from stdin: usage error, field named, nothing applied.
+    let (code, out) = dst(
+        &sock,
+        &["--json", "fault", "apply", "-"],
+        Some(
+            "[[net]]\ntarget = { dev = \"eth0\" }\naction = { kind = \"drop\", probability = 2 }\n",
+        ),
+    );
+    assert_eq!(code, 64);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["field"],
+        "net[0].action.probability"
+    );
+    let (code, _) = dst(&sock, &["fault", "clear", "--all"], None);
+    assert_eq!(code, 0);
+    assert_eq!(lost(&udp_sequence(a, b, 9000, 100).unwrap()), 0);
+    let (code, _) = dst(&sock, &["fault", "show", "nope"], None);
+    assert_eq!(code, 64);
+
+    let ops = "{\"process\":1,\"type\":\"invoke\",\"f\":\"w\",\"value\":1}\n{\"process\":1,\"type\":\"ok\",\"f\":\"w\",\"value\":1}\n";
+    let (code, out) = dst(&sock, &["--json", "history", "append", "-"], Some(ops));
+    assert_eq!(code, 0);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["count"], 2);
+    let export = dir.0.join("export.jsonl");
+    let (code, _) = dst(
+        &sock,
+        &[
+            "history",
+            "export",
+            "--from",
+            "1",
+            "--out",
+            export.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(&export).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        (lines[0]["index"].as_u64(), lines[0]["type"].as_str()),
+        (Some(1), Some("ok"))
+    );
+    // No daemon on the socket: an environment error.
+    let (code, _) = dst(&dir.0.join("none.sock"), &["fault", "list"], None);
+    assert_eq!(code, 6);
 }
