@@ -117,6 +117,27 @@ fn lost(got: &[bool]) -> u64 {
     got.iter().filter(|&&g| !g).count() as u64
 }
 
+/// Opens `GET /v1/events` and returns once the response head arrived (the daemon subscribes
+/// before answering, so no later event is missed).
+fn subscribe(sock: &Path) -> UnixStream {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.write_all(b"GET /v1/events HTTP/1.1\r\nHost: dst\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "events stream closed");
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
 /// Reads the SSE stream until `want` appears (or 10 s pass); returns what was read.
 fn read_events_until(mut s: UnixStream, want: &[&str]) -> String {
     s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -140,10 +161,7 @@ fn api_apply_evidence_clear_frozen() {
     let _d = Daemon::start(&dir, &[]);
     let sock = dir.socket();
 
-    let mut events = UnixStream::connect(&sock).unwrap();
-    events
-        .write_all(b"GET /v1/events HTTP/1.1\r\nHost: dst\r\n\r\n")
-        .unwrap();
+    let events = subscribe(&sock);
 
     let r = call(
         &sock,
