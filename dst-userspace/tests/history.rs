@@ -172,3 +172,52 @@ fn async_appends_from_a_runtime() {
     assert_eq!(lines(&path).len(), 64);
     assert!(matches!(rec.append(op("late")), Err(HistoryError::Closed)));
 }
+
+#[test]
+fn nothing_is_acknowledged_before_the_sync_returns() {
+    let dir = TempDir::new("gate");
+    let path = dir.0.join("h.jsonl");
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let gate_rx = std::sync::Mutex::new(gate_rx);
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let rec = Recorder::open_with_sync(&path, move |f: &std::fs::File| {
+        entered_tx.send(()).ok();
+        gate_rx.lock().unwrap().recv().unwrap()?;
+        f.sync_data()
+    })
+    .unwrap();
+    let mut pending = rec.submit(op("gated"));
+    entered_rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the syncer started a sync");
+    // Written to the file already, but the sync has not returned: no acknowledgement yet.
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"gated\"")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(matches!(
+        pending.try_recv(),
+        Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+    ));
+    gate_tx.send(Ok(())).unwrap();
+    let a = pending.blocking_recv().unwrap().unwrap();
+    assert_eq!((a.first_index, a.count), (0, 1));
+
+    // A failing sync: that append fails, and so does every later one (no false promises).
+    let failing = rec.submit(op("lost"));
+    entered_rx.recv().unwrap();
+    gate_tx
+        .send(Err(std::io::Error::other("disk gone")))
+        .unwrap();
+    assert!(matches!(
+        failing.blocking_recv().unwrap(),
+        Err(HistoryError::Failed(m)) if m.contains("disk gone")
+    ));
+    assert!(matches!(
+        rec.append(op("after")),
+        Err(HistoryError::Failed(_))
+    ));
+    assert_eq!(rec.stats().ops.load(Ordering::Relaxed), 1);
+}

@@ -67,6 +67,16 @@ pub struct Recorder {
 impl Recorder {
     /// Opens (or creates) `path`, recovering a torn tail, and starts the writer thread.
     pub fn open(path: &Path) -> Result<Self, HistoryError> {
+        Self::open_with_sync(path, |f: &File| f.sync_data())
+    }
+
+    /// [`Recorder::open`] with the durability step replaced (tests gate or fail it to show
+    /// that nothing is acknowledged before it returns). `sync` must make every byte written
+    /// to the file so far durable.
+    pub fn open_with_sync(
+        path: &Path,
+        sync: impl Fn(&File) -> std::io::Result<()> + Send + 'static,
+    ) -> Result<Self, HistoryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| HistoryError::Io {
                 op: "creating the directory of",
@@ -102,7 +112,7 @@ impl Recorder {
             let next = recovery.next_index;
             std::thread::Builder::new()
                 .name("dst-history".into())
-                .spawn(move || write_loop(file, owned, rx, stats, next))
+                .spawn(move || write_loop(file, owned, rx, stats, next, Box::new(sync)))
                 .map_err(|source| HistoryError::Io {
                     op: "starting the writer thread for",
                     path: path.to_path_buf(),
@@ -185,6 +195,8 @@ impl Drop for Recorder {
     }
 }
 
+type SyncFn = Box<dyn Fn(&File) -> std::io::Result<()> + Send>;
+
 type Ack = oneshot::Sender<Result<Appended, HistoryError>>;
 
 /// A batch the encoder has written (to the page cache) and the syncer must make durable.
@@ -203,6 +215,7 @@ fn write_loop(
     rx: mpsc::Receiver<Request>,
     stats: Arc<Stats>,
     mut next: u64,
+    sync: SyncFn,
 ) {
     let failed: Arc<Mutex<Option<String>>> = Arc::default();
     let (sync_tx, sync_rx) = mpsc::channel::<Written>();
@@ -211,7 +224,7 @@ fn write_loop(
             let (failed, path) = (failed.clone(), path.clone());
             std::thread::Builder::new()
                 .name("dst-history-sync".into())
-                .spawn(move || sync_loop(f, path, sync_rx, stats, failed))
+                .spawn(move || sync_loop(f, path, sync_rx, stats, failed, sync))
                 .ok()
         }
         Err(e) => {
@@ -293,6 +306,7 @@ fn sync_loop(
     rx: mpsc::Receiver<Written>,
     stats: Arc<Stats>,
     failed: Arc<Mutex<Option<String>>>,
+    sync: SyncFn,
 ) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -302,9 +316,7 @@ fn sync_loop(
         let known = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let result = match known {
             Some(why) => Err(why),
-            None => file
-                .sync_data()
-                .map_err(|e| format!("{}: fdatasync: {e}", path.display())),
+            None => sync(&file).map_err(|e| format!("{}: fdatasync: {e}", path.display())),
         };
         match result {
             Ok(()) => {
