@@ -681,3 +681,30 @@ fn cli_verbs_talk_to_the_daemon() {
     let (code, _) = dst(&dir.0.join("none.sock"), &["fault", "list"], None);
     assert_eq!(code, 6);
 }
+
+#[test]
+fn expiry_is_enforced_by_the_kernel_and_reported() {
+    let topo = Topology::new(&unique("dstde"), 2, 86).expect("topology");
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let dir = Scratch::new("expiry");
+    let _d = Daemon::start(&dir, &[]);
+    let sock = dir.socket();
+    let events = subscribe(&sock);
+    let mut f = drop_fault("e1", a.ns.name(), 9000, 1.0);
+    f["schedule"] = json!({"duration": "1s"});
+    let r = call(&sock, Method::POST, "/v1/faults", Some(json!({"net": [f]})));
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    let expires = r.json()["faults"][0]["expires"].as_u64().unwrap();
+    assert_eq!(lost(&udp_sequence(a, b, 9000, 100).unwrap()), 100);
+    // Past the window the kernel program itself lets packets through.
+    while dst::net::spec::monotonic_ns() < expires + 300_000_000 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lost(&udp_sequence(a, b, 9000, 100).unwrap()), 0);
+    let text = read_events_until(events, &["event: fault_expired"]);
+    assert!(text.contains("event: fault_expired"), "{text}");
+    let v = call(&sock, Method::GET, "/v1/faults/e1", None).json();
+    assert_eq!(v["state"], "expired", "{v}");
+    assert_eq!(v["evidence"]["applied"], 100);
+    assert!(v["ended_at"].as_u64().unwrap() >= expires);
+}
