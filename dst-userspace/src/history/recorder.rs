@@ -75,7 +75,7 @@ impl Recorder {
     /// to the file so far durable.
     pub fn open_with_sync(
         path: &Path,
-        sync: impl Fn(&File) -> std::io::Result<()> + Send + 'static,
+        sync: impl Fn(&File) -> std::io::Result<()> + Send + Sync + 'static,
     ) -> Result<Self, HistoryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| HistoryError::Io {
@@ -195,20 +195,42 @@ impl Drop for Recorder {
     }
 }
 
-type SyncFn = Box<dyn Fn(&File) -> std::io::Result<()> + Send>;
+type SyncFn = Box<dyn Fn(&File) -> std::io::Result<()> + Send + Sync>;
 
 type Ack = oneshot::Sender<Result<Appended, HistoryError>>;
 
-/// A batch the encoder has written (to the page cache) and the syncer must make durable.
+/// Syncer threads. Two let one `fdatasync` start while another is in flight (the kernel merges
+/// them), so a batch written during a sync need not wait for it to finish first.
+const SYNCERS: usize = 2;
+
+/// A batch the encoder has written (to the page cache) and a syncer must make durable.
 struct Written {
+    seq: u64,
     acks: Vec<(Ack, Appended)>,
     bytes: u64,
     ops: u64,
     next_index: u64,
 }
 
+/// What the encoder and the syncers share.
+struct Shared {
+    file: File,
+    path: PathBuf,
+    stats: Arc<Stats>,
+    failed: Mutex<Option<String>>,
+    sync: SyncFn,
+    rx: Mutex<mpsc::Receiver<Written>>,
+    /// Synced batches waiting for earlier ones: acknowledgements go out in file order, so the
+    /// durable prefix (`durable_len`) always holds every acknowledged operation.
+    done: Mutex<(u64, std::collections::BTreeMap<u64, Written>)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Encoder: assigns indices and times in arrival order, writes each batch with one `write`,
-/// and hands it to the syncer, then goes on with the next batch while the sync runs.
+/// and hands it to the syncers, then goes on with the next batch while they sync.
 fn write_loop(
     mut file: File,
     path: PathBuf,
@@ -217,25 +239,44 @@ fn write_loop(
     mut next: u64,
     sync: SyncFn,
 ) {
-    let failed: Arc<Mutex<Option<String>>> = Arc::default();
     let (sync_tx, sync_rx) = mpsc::channel::<Written>();
-    let syncer = match file.try_clone() {
-        Ok(f) => {
-            let (failed, path) = (failed.clone(), path.clone());
-            std::thread::Builder::new()
-                .name("dst-history-sync".into())
-                .spawn(move || sync_loop(f, path, sync_rx, stats, failed, sync))
-                .ok()
-        }
-        Err(e) => {
-            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
-                "{}: duplicating the file handle: {e}",
-                path.display()
-            ));
-            None
-        }
+    let dup = file.try_clone();
+    let failed = match &dup {
+        Ok(_) => None,
+        Err(e) => Some(format!(
+            "{}: duplicating the file handle: {e}",
+            path.display()
+        )),
     };
+    let Ok(dup) = dup.or_else(|_| File::open(&path)) else {
+        for r in rx {
+            let _ = r.ack.send(Err(HistoryError::Failed(format!(
+                "{}: cannot open a second handle",
+                path.display()
+            ))));
+        }
+        return;
+    };
+    let shared = Arc::new(Shared {
+        file: dup,
+        path: path.clone(),
+        stats,
+        failed: Mutex::new(failed),
+        sync,
+        rx: Mutex::new(sync_rx),
+        done: Mutex::new((0, Default::default())),
+    });
+    let syncers: Vec<_> = (0..SYNCERS)
+        .filter_map(|i| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("dst-history-sync{i}"))
+                .spawn(move || sync_loop(&shared))
+                .ok()
+        })
+        .collect();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut seq = 0u64;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         let mut n = batch[0].ops.len();
@@ -248,7 +289,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
-        let why = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let why = lock(&shared.failed).clone();
         if let Some(why) = why {
             for r in batch {
                 let _ = r.ack.send(Err(HistoryError::Failed(why.clone())));
@@ -277,15 +318,17 @@ fn write_loop(
             for (ack, _) in acks {
                 let _ = ack.send(Err(HistoryError::Failed(why.clone())));
             }
-            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+            *lock(&shared.failed) = Some(why);
             continue;
         }
         let w = Written {
+            seq,
             acks,
             bytes: buf.len() as u64,
             ops: n as u64,
             next_index: next,
         };
+        seq += 1;
         if let Err(mpsc::SendError(w)) = sync_tx.send(w) {
             for (ack, _) in w.acks {
                 let _ = ack.send(Err(HistoryError::Closed));
@@ -293,42 +336,59 @@ fn write_loop(
         }
     }
     drop(sync_tx);
-    if let Some(s) = syncer {
+    for s in syncers {
         let _ = s.join();
     }
 }
 
 /// Syncer: takes every batch written so far, makes them durable with one `fdatasync`, then
-/// acknowledges all of them (group commit across batches).
-fn sync_loop(
-    file: File,
-    path: PathBuf,
-    rx: mpsc::Receiver<Written>,
-    stats: Arc<Stats>,
-    failed: Arc<Mutex<Option<String>>>,
-    sync: SyncFn,
-) {
-    while let Ok(first) = rx.recv() {
-        let mut group = vec![first];
-        while let Ok(w) = rx.try_recv() {
-            group.push(w);
-        }
-        let known = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+/// acknowledges them (in file order) — group commit across batches and clients.
+fn sync_loop(shared: &Shared) {
+    loop {
+        let group = {
+            let rx = lock(&shared.rx);
+            let Ok(first) = rx.recv() else {
+                return;
+            };
+            let mut group = vec![first];
+            while let Ok(w) = rx.try_recv() {
+                group.push(w);
+            }
+            group
+        };
+        let known = lock(&shared.failed).clone();
         let result = match known {
             Some(why) => Err(why),
-            None => sync(&file).map_err(|e| format!("{}: fdatasync: {e}", path.display())),
+            None => (shared.sync)(&shared.file)
+                .map_err(|e| format!("{}: fdatasync: {e}", shared.path.display())),
         };
         match result {
             Ok(()) => {
-                let (bytes, ops) = group
-                    .iter()
-                    .fold((0, 0), |(b, o), w| (b + w.bytes, o + w.ops));
-                let next = group.last().map_or(0, |w| w.next_index);
-                stats.ops.fetch_add(ops, Ordering::Relaxed);
+                let stats = &shared.stats;
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                stats.durable_len.fetch_add(bytes, Ordering::Release);
-                stats.next_index.store(next, Ordering::Release);
+                let mut done = lock(&shared.done);
+                // The other syncer failed meanwhile (it sets `failed` before taking `done`):
+                // an earlier batch will never be durable, so these cannot be acknowledged.
+                if let Some(why) = lock(&shared.failed).clone() {
+                    for w in group {
+                        for (ack, _) in w.acks {
+                            let _ = ack.send(Err(HistoryError::Failed(why.clone())));
+                        }
+                    }
+                    continue;
+                }
                 for w in group {
+                    done.1.insert(w.seq, w);
+                }
+                loop {
+                    let want = done.0;
+                    let Some(w) = done.1.remove(&want) else {
+                        break;
+                    };
+                    done.0 += 1;
+                    stats.ops.fetch_add(w.ops, Ordering::Relaxed);
+                    stats.durable_len.fetch_add(w.bytes, Ordering::Release);
+                    stats.next_index.store(w.next_index, Ordering::Release);
                     for (ack, a) in w.acks {
                         let _ = ack.send(Ok(a));
                     }
@@ -336,8 +396,16 @@ fn sync_loop(
             }
             Err(why) => {
                 tracing::error!("history sync failed, refusing further appends: {why}");
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+                *lock(&shared.failed) = Some(why.clone());
                 for w in group {
+                    for (ack, _) in w.acks {
+                        let _ = ack.send(Err(HistoryError::Failed(why.clone())));
+                    }
+                }
+                // Later batches already synced by the other syncer can never be acknowledged
+                // in order any more: fail them too.
+                let mut done = lock(&shared.done);
+                for (_, w) in std::mem::take(&mut done.1) {
                     for (ack, _) in w.acks {
                         let _ = ack.send(Err(HistoryError::Failed(why.clone())));
                     }
