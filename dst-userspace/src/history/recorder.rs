@@ -1,7 +1,7 @@
 //! The recorder: an encoder thread takes whatever appends are queued, stamps and writes them as
-//! one batch; a syncer thread makes every batch written so far durable with one `fdatasync` and
-//! only then acknowledges their operations (group commit, pipelined: the next batch is encoded
-//! and written while the previous sync runs).
+//! one batch; a syncer thread (one of two) makes every batch written so far durable with one
+//! `fdatasync` and only then acknowledges their operations, in file order (group commit,
+//! pipelined: the next batch is encoded and written while a sync runs).
 
 use std::{
     fs::{File, OpenOptions},
