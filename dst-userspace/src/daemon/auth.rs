@@ -23,6 +23,15 @@ impl Token {
             path: path.to_path_buf(),
             problem: source.to_string(),
         })?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            use std::os::unix::fs::PermissionsExt as _;
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    "token file {} is readable by other users; chmod 600 it",
+                    path.display()
+                );
+            }
+        }
         let t = text.trim();
         if t.len() < 16 {
             return Err(DaemonError::Token {
