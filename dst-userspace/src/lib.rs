@@ -2,8 +2,11 @@
 //! evidence. The `dst` binary (src/main.rs) is a thin clap layer over this crate.
 
 pub mod cgroup;
+pub mod client;
+pub mod daemon;
 pub mod ebpf;
 pub mod fault;
+pub mod history;
 pub mod net;
 pub mod netlink;
 pub mod netns;

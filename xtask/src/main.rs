@@ -27,7 +27,7 @@ enum Command {
     },
     /// Checkers against ../shared/testdata (answers in MANIFEST.tsv).
     Conformance,
-    /// Benchmarks, written to BENCHMARKS.md.
+    /// Benchmarks, side by side with the alternative measured in the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
 }

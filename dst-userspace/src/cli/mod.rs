@@ -1,7 +1,10 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
 mod check;
+mod daemon;
 mod demo;
+mod fault;
+mod history;
 mod plan;
 mod probe;
 mod run;
@@ -42,6 +45,12 @@ pub enum Command {
     Plan(plan::Plan),
     /// Discover the testing scaffolding a repository already has.
     Toolbox(toolbox::Args),
+    /// Run the daemon: owns faults, records history, serves the HTTP API on a unix socket.
+    Daemon(daemon::Args),
+    /// Apply, list, show, clear faults held by the daemon and read their evidence.
+    Fault(fault::Args),
+    /// Append operations to the daemon's durable history, or export it.
+    History(history::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -72,6 +81,9 @@ pub fn main() -> ExitCode {
         Command::Plan(p) => plan::run(p, cli.json),
         Command::Check(a) => check::run(a, cli.json),
         Command::Toolbox(a) => toolbox::run(a, cli.json),
+        Command::Daemon(a) => daemon::run(a, cli.json),
+        Command::Fault(a) => fault::run(a, cli.json),
+        Command::History(a) => history::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,7 @@
 //! different checkouts never collide.
 #![cfg(feature = "privileged-tests")]
 
+mod daemon;
 mod foundation;
 mod runner;
 

@@ -2,6 +2,7 @@
 //! measured in the same run, written into a section of BENCHMARKS.md with the command.
 
 mod check;
+mod history;
 
 use std::path::{Path, PathBuf};
 
@@ -12,12 +13,15 @@ use anyhow::Context as _;
 pub enum Bench {
     /// Checkers on the Porcupine corpus and Elle list-append (vs Porcupine's published cost).
     Check(check::Args),
+    /// Acknowledged history appends per second through the daemon vs a plain file + fsync.
+    History(history::Args),
 }
 
 /// Runs the chosen benchmark.
 pub fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Check(a) => check::run(&a),
+        Bench::History(a) => history::run(&a),
     }
 }
 

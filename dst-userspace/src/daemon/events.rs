@@ -1,0 +1,83 @@
+//! Daemon events streamed to clients (`GET /v1/events`, server-sent events): faults applied,
+//! landed, cleared and expired, and backend errors. The enum is tagged by `type` and
+//! non-exhaustive so new sources (process exits from the syscall engine) add variants.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::net::RuleEvidence;
+
+/// One event, stamped with CLOCK_MONOTONIC ns (the clock of evidence and history).
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A fault was installed.
+    FaultApplied {
+        /// Fault id.
+        id: String,
+        /// When.
+        time: u64,
+    },
+    /// The kernel applied the fault to a first packet.
+    FaultLanded {
+        /// Fault id.
+        id: String,
+        /// When the first packet was acted on.
+        time: u64,
+    },
+    /// A fault was cleared (by a client or at shutdown), with its final counters.
+    FaultCleared {
+        /// Fault id.
+        id: String,
+        /// When.
+        time: u64,
+        /// Counters at the moment of clearing.
+        evidence: RuleEvidence,
+    },
+    /// A fault reached its kernel-enforced expiry.
+    FaultExpired {
+        /// Fault id.
+        id: String,
+        /// When dst noticed.
+        time: u64,
+    },
+    /// A process under test exited (reserved for the syscall/process engine).
+    ProcessExited {
+        /// Its pid.
+        pid: u32,
+        /// Exit code or signal as reported.
+        status: i32,
+        /// When.
+        time: u64,
+    },
+    /// A backend failed (load, attach, map access).
+    BackendError {
+        /// What went wrong.
+        message: String,
+        /// When.
+        time: u64,
+    },
+}
+
+/// Fan-out of events to every connected client; slow clients skip what they missed.
+#[derive(Clone, Debug)]
+pub struct Bus(broadcast::Sender<Event>);
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self(broadcast::channel(1024).0)
+    }
+}
+
+impl Bus {
+    /// Publishes an event (dropped when nobody listens).
+    pub fn publish(&self, e: Event) {
+        let _ = self.0.send(e);
+    }
+
+    /// A new subscription.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.0.subscribe()
+    }
+}

@@ -1,0 +1,665 @@
+//! The fault table: owns the network engine on one thread (it is not `Sync`), resolves targets,
+//! attaches programs once per (namespace, device, direction) or cgroup, applies fault sets
+//! atomically and keeps every fault's record and evidence.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    path::PathBuf,
+    sync::mpsc,
+};
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::events::{Bus, Event};
+use crate::{
+    cgroup::Cgroup,
+    fault::{FaultFileError, FaultSet, NetFaultSpec, net::kind_name},
+    net::{Direction, NetEngine, NetFault, RuleEvidence, engine::TcMechanism, spec::monotonic_ns},
+    netlink::Netlink,
+    netns::NetNs,
+};
+
+/// Why a fault operation was refused; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    /// The body is not a valid fault set (HTTP 400).
+    #[error(transparent)]
+    Invalid(#[from] FaultFileError),
+    /// The set is valid but this host cannot carry it (HTTP 422).
+    #[error("{field}: {problem}")]
+    Refused {
+        /// Field the refusal is about (`net[0].target.dev`, `net[0].action.kind`, or `net`).
+        field: String,
+        /// Why, and what to do.
+        problem: String,
+    },
+    /// A fault with this id is already active (HTTP 409).
+    #[error("{field}: a fault with id {id:?} is already active; clear it or choose another id")]
+    Conflict {
+        /// The id field.
+        field: String,
+        /// The id.
+        id: String,
+    },
+    /// No such fault (HTTP 404).
+    #[error("no fault with id {0:?}; `dst fault list` shows the faults")]
+    NotFound(String),
+    /// The eBPF programs could not be loaded at start (HTTP 503).
+    #[error(
+        "the network engine is not available: {0}; the daemon needs root and a kernel \
+         `dst probe` accepts"
+    )]
+    Unavailable(String),
+    /// The engine thread is gone (HTTP 503).
+    #[error("the fault engine stopped; restart the daemon")]
+    Stopped,
+}
+
+/// Lifecycle of a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultState {
+    /// Installed in the kernel.
+    Active,
+    /// Cleared by a client or at shutdown.
+    Cleared,
+    /// Past its kernel-enforced expiry.
+    Expired,
+}
+
+/// A fault as the API reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultView {
+    /// Id.
+    pub id: String,
+    /// State.
+    pub state: FaultState,
+    /// The spec as applied.
+    pub spec: NetFaultSpec,
+    /// Seed actually used (recorded even when the spec left it out).
+    pub seed: u64,
+    /// Mechanism carrying it: `tcx`, `clsact`, `cgroup_skb`.
+    pub backend: &'static str,
+    /// Engine slot.
+    pub slot: u32,
+    /// CLOCK_MONOTONIC ns of application.
+    pub applied_at: u64,
+    /// Live from (0 = immediately).
+    pub not_before: u64,
+    /// Kernel-enforced expiry.
+    pub expires: u64,
+    /// When it was cleared or noticed expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    /// Counters (live while the slot is not reused, frozen afterwards).
+    pub evidence: RuleEvidence,
+    /// `applied > 0`: the fault really happened.
+    pub landed: bool,
+}
+
+struct Record {
+    view: FaultView,
+    /// Counters snapshotted before the slot could be reused.
+    frozen: Option<RuleEvidence>,
+    landed_reported: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Hook {
+    Tc(Option<String>, String, bool),
+    Cgroup(PathBuf, bool),
+}
+
+/// Most ended faults kept for `GET /v1/faults?all=true`.
+const KEEP_ENDED: usize = 1024;
+
+/// The state owned by the engine thread.
+pub struct FaultTable {
+    engine: Result<NetEngine, String>,
+    hooks: HashMap<Hook, &'static str>,
+    /// Interface index of every device carrying the tc programs → (netns, dev). Kernel rules
+    /// match on ifindex alone, so two devices with one index in different namespaces must
+    /// never both carry the programs.
+    tc_devices: HashMap<u32, (Option<String>, String)>,
+    faults: BTreeMap<String, Record>,
+    /// Which fault's counters each slot holds.
+    slot_owner: HashMap<u32, String>,
+    next_id: u64,
+    bus: Bus,
+}
+
+fn dirs(d: Direction) -> &'static [bool] {
+    // `true` = ingress.
+    match d {
+        Direction::Ingress => &[true],
+        Direction::Egress => &[false],
+        Direction::Both => &[true, false],
+    }
+}
+
+fn refused(field: String, problem: impl std::fmt::Display) -> FaultError {
+    FaultError::Refused {
+        field,
+        problem: problem.to_string(),
+    }
+}
+
+impl FaultTable {
+    /// A table over `engine` (or the reason it could not be loaded).
+    pub fn new(engine: Result<NetEngine, String>, bus: Bus) -> Self {
+        Self {
+            engine,
+            hooks: HashMap::new(),
+            tc_devices: HashMap::new(),
+            faults: BTreeMap::new(),
+            slot_owner: HashMap::new(),
+            next_id: 1,
+            bus,
+        }
+    }
+
+    /// Whether the engine loaded, or why not.
+    pub fn engine_status(&self) -> Result<(), String> {
+        self.engine.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    fn engine(&mut self) -> Result<&mut NetEngine, FaultError> {
+        self.engine
+            .as_mut()
+            .map_err(|e| FaultError::Unavailable(e.clone()))
+    }
+
+    fn attach(
+        &mut self,
+        at: &str,
+        spec: &NetFaultSpec,
+        ifindex: Option<u32>,
+    ) -> Result<&'static str, FaultError> {
+        let t = &spec.target;
+        let mut backend = "cgroup_skb";
+        if let Some(dev) = &t.dev {
+            for &ingress in dirs(spec.direction) {
+                let key = Hook::Tc(t.netns.clone(), dev.clone(), ingress);
+                if let Some(b) = self.hooks.get(&key) {
+                    backend = b;
+                    continue;
+                }
+                let dir = if ingress {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                };
+                let engine = self.engine()?;
+                let mech = match &t.netns {
+                    Some(ns) => {
+                        let ns = NetNs::open(ns)
+                            .map_err(|e| refused(format!("{at}.target.netns"), e))?;
+                        ns.run(|| engine.attach_tc(dev, dir))
+                            .map_err(|e| refused(format!("{at}.target.netns"), e))?
+                    }
+                    None => engine.attach_tc(dev, dir),
+                }
+                .map_err(|e| refused(format!("{at}.target.dev"), e))?;
+                let name = match mech {
+                    TcMechanism::Tcx => "tcx",
+                    TcMechanism::Clsact => "clsact",
+                };
+                self.hooks.insert(key, name);
+                if let Some(index) = ifindex {
+                    self.tc_devices
+                        .insert(index, (t.netns.clone(), dev.clone()));
+                }
+                backend = name;
+            }
+        }
+        if let Some(cg) = &t.cgroup {
+            let cgroup = Cgroup::open(cg).map_err(|e| refused(format!("{at}.target.cgroup"), e))?;
+            for &ingress in dirs(spec.direction) {
+                let key = Hook::Cgroup(cgroup.path().to_path_buf(), ingress);
+                if self.hooks.contains_key(&key) {
+                    continue;
+                }
+                let dir = if ingress {
+                    Direction::Ingress
+                } else {
+                    Direction::Egress
+                };
+                self.engine()?
+                    .attach_cgroup(&cgroup, dir)
+                    .map_err(|e| refused(format!("{at}.target.cgroup"), e))?;
+                self.hooks.insert(key, "cgroup_skb");
+            }
+        }
+        Ok(backend)
+    }
+
+    fn resolve(&self, at: &str, spec: &NetFaultSpec, f: &mut NetFault) -> Result<(), FaultError> {
+        let t = &spec.target;
+        if let Some(dev) = &t.dev {
+            let lookup = || Netlink::new().and_then(|nl| nl.link_index(dev));
+            let index = match &t.netns {
+                Some(ns) => NetNs::open(ns)
+                    .map_err(|e| refused(format!("{at}.target.netns"), e))?
+                    .run(lookup)
+                    .map_err(|e| refused(format!("{at}.target.netns"), e))?,
+                None => lookup(),
+            }
+            .map_err(|e| refused(format!("{at}.target.dev"), e))?;
+            f.ifindex = index;
+        }
+        if let Some(cg) = &t.cgroup {
+            // The programs attached to the cgroup see only its sockets, and today's dst-net
+            // passes no cgroup id to the rule match: the rule stays `cgroup_id = 0` and
+            // `check_blast_radius` keeps one cgroup per daemon so that is exact.
+            Cgroup::open(cg).map_err(|e| refused(format!("{at}.target.cgroup"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses what the kernel rules could not keep to its target: a device whose ifindex
+    /// another namespace's device already uses, and mixing cgroup-only faults (which match on
+    /// every device carrying the tc programs) with device faults.
+    fn check_blast_radius(
+        &self,
+        at: &str,
+        spec: &NetFaultSpec,
+        fault: &NetFault,
+        prepared: &[Prepared],
+    ) -> Result<(), FaultError> {
+        let t = &spec.target;
+        if t.dev.is_some() && t.cgroup.is_some() {
+            return Err(refused(
+                format!("{at}.target"),
+                "a device and a cgroup together are not carried by this build (the tc program \
+                 cannot tell the cgroup's packets apart): give either dev or cgroup",
+            ));
+        }
+        if let Some(cg) = &t.cgroup {
+            let path = Cgroup::open(cg)
+                .map_err(|e| refused(format!("{at}.target.cgroup"), e))?
+                .path()
+                .to_path_buf();
+            let other = self
+                .hooks
+                .keys()
+                .filter_map(|h| match h {
+                    Hook::Cgroup(p, _) if *p != path => Some(p.clone()),
+                    _ => None,
+                })
+                .chain(
+                    prepared
+                        .iter()
+                        .filter_map(|p| p.6.clone())
+                        .filter(|p| *p != path),
+                )
+                .next();
+            if let Some(other) = other {
+                return Err(refused(
+                    format!("{at}.target.cgroup"),
+                    format!(
+                        "this daemon already carries cgroup faults for {}; one cgroup per daemon \
+                         (rules do not match by cgroup id in this build)",
+                        other.display()
+                    ),
+                ));
+            }
+        }
+        let cgroup_only_active = self
+            .faults
+            .values()
+            .any(|r| r.view.state == FaultState::Active && r.view.spec.target.dev.is_none())
+            || prepared.iter().any(|p| p.3.ifindex == 0);
+        let devices_pending = prepared.iter().any(|p| p.3.ifindex != 0);
+        match &t.dev {
+            Some(dev) => {
+                if let Some((ns, other)) = self.tc_devices.get(&fault.ifindex)
+                    && (ns != &t.netns || other != dev)
+                {
+                    return Err(refused(
+                        format!("{at}.target.dev"),
+                        format!(
+                            "{dev} has ifindex {} like {other} in netns {}, which already carries                              dst's programs; kernel rules match by ifindex, so the fault could                              act on both: use a daemon per namespace or renumber the device",
+                            fault.ifindex,
+                            ns.as_deref().unwrap_or("(the daemon's)")
+                        ),
+                    ));
+                }
+                if cgroup_only_active {
+                    return Err(refused(
+                        format!("{at}.target.dev"),
+                        "a cgroup-only fault is active and would also act on this device;                          clear it first or give that fault a dev",
+                    ));
+                }
+            }
+            None if !self.tc_devices.is_empty() || devices_pending => {
+                return Err(refused(
+                    format!("{at}.target"),
+                    "a cgroup-only fault would also act on every device that carries dst's tc                      programs in this daemon; give target.dev too",
+                ));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Applies every fault of `set` or none.
+    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<FaultView>, FaultError> {
+        set.validate()?;
+        self.engine()?;
+        let now = monotonic_ns();
+        let mut ids = HashSet::new();
+        let mut prepared: Vec<Prepared> = Vec::new();
+        for (i, spec) in set.net.iter().enumerate() {
+            let at = format!("net[{i}]");
+            let id = match &spec.id {
+                Some(id) => id.clone(),
+                None => loop {
+                    let id = format!("f{}", self.next_id);
+                    self.next_id += 1;
+                    if !self.faults.contains_key(&id) {
+                        break id;
+                    }
+                },
+            };
+            let active = self
+                .faults
+                .get(&id)
+                .is_some_and(|r| r.view.state == FaultState::Active);
+            if active || !ids.insert(id.clone()) {
+                return Err(FaultError::Conflict {
+                    field: format!("{at}.id"),
+                    id,
+                });
+            }
+            let seed = spec.seed.unwrap_or_else(random_seed);
+            let mut fault = spec.to_engine_fault(&at, seed).map_err(|e| match e {
+                FaultFileError::Invalid { field, problem } => {
+                    FaultError::Refused { field, problem }
+                }
+                other => FaultError::Invalid(other),
+            })?;
+            self.resolve(&at, spec, &mut fault)?;
+            self.check_blast_radius(&at, spec, &fault, &prepared)?;
+            let (not_before, expires) = spec.schedule.window(now);
+            let cgroup = match &spec.target.cgroup {
+                Some(cg) => Some(
+                    Cgroup::open(cg)
+                        .map_err(|e| refused(format!("{at}.target.cgroup"), e))?
+                        .path()
+                        .to_path_buf(),
+                ),
+                None => None,
+            };
+            prepared.push((at, id, seed, fault, not_before, expires, cgroup));
+        }
+        // Programs first (harmless without rules), then every rule in one atomic step.
+        let mut backends = Vec::new();
+        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
+            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
+            backends.push(self.attach(at, &set.net[i], ifindex)?);
+        }
+        // Freeze counters of ended faults whose slots the engine may now reuse.
+        let owners: Vec<(u32, String)> = self
+            .slot_owner
+            .iter()
+            .map(|(s, id)| (*s, id.clone()))
+            .collect();
+        for (slot, id) in owners {
+            if let Ok(ev) = self.engine()?.evidence(slot)
+                && let Some(r) = self.faults.get_mut(&id)
+            {
+                r.frozen = Some(ev);
+            }
+        }
+        let rules: Vec<_> = prepared
+            .iter()
+            .map(|(_, _, _, f, nb, ex, _)| (f.clone(), *nb, *ex))
+            .collect();
+        let slots = self
+            .engine()?
+            .apply(&rules)
+            .map_err(|e| refused("net".into(), e))?;
+        let mut views = Vec::new();
+        for (((_, id, seed, _, not_before, expires, _), slot), (spec, backend)) in prepared
+            .into_iter()
+            .zip(slots)
+            .zip(set.net.into_iter().zip(backends))
+        {
+            let view = FaultView {
+                id: id.clone(),
+                state: FaultState::Active,
+                spec,
+                seed,
+                backend,
+                slot,
+                applied_at: now,
+                not_before,
+                expires,
+                ended_at: None,
+                evidence: RuleEvidence::default(),
+                landed: false,
+            };
+            self.slot_owner.insert(slot, id.clone());
+            self.faults.insert(
+                id.clone(),
+                Record {
+                    view: view.clone(),
+                    frozen: None,
+                    landed_reported: false,
+                },
+            );
+            self.bus.publish(Event::FaultApplied { id, time: now });
+            views.push(view);
+        }
+        self.prune();
+        Ok(views)
+    }
+
+    fn prune(&mut self) {
+        let ended: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|(_, r)| r.view.state != FaultState::Active)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ended.len() > KEEP_ENDED {
+            for id in &ended[..ended.len() - KEEP_ENDED] {
+                self.faults.remove(id);
+            }
+        }
+    }
+
+    fn evidence_of(&self, id: &str, r: &Record) -> RuleEvidence {
+        let live = self.slot_owner.get(&r.view.slot).is_some_and(|o| o == id);
+        match (&self.engine, live) {
+            (Ok(engine), true) => engine
+                .evidence(r.view.slot)
+                .unwrap_or_else(|_| r.frozen.unwrap_or_default()),
+            _ => r.frozen.unwrap_or_default(),
+        }
+    }
+
+    fn view(&self, id: &str, r: &Record) -> FaultView {
+        let mut v = r.view.clone();
+        v.evidence = self.evidence_of(id, r);
+        v.landed = v.evidence.applied > 0;
+        v
+    }
+
+    /// Every fault (active only unless `all`), with live evidence.
+    pub fn list(&self, all: bool) -> Vec<FaultView> {
+        self.faults
+            .iter()
+            .filter(|(_, r)| all || r.view.state == FaultState::Active)
+            .map(|(id, r)| self.view(id, r))
+            .collect()
+    }
+
+    /// One fault with live evidence.
+    pub fn get(&self, id: &str) -> Result<FaultView, FaultError> {
+        let r = self
+            .faults
+            .get(id)
+            .ok_or_else(|| FaultError::NotFound(id.to_string()))?;
+        Ok(self.view(id, r))
+    }
+
+    fn end(&mut self, id: &str, state: FaultState) -> Result<FaultView, FaultError> {
+        let slot = match self.faults.get(id) {
+            Some(r) if r.view.state == FaultState::Active => r.view.slot,
+            Some(_) => return self.get(id),
+            None => return Err(FaultError::NotFound(id.to_string())),
+        };
+        let engine = self.engine()?;
+        engine.clear(slot).map_err(|e| refused("id".into(), e))?;
+        let ev = engine.evidence(slot).ok();
+        let now = monotonic_ns();
+        if let Some(r) = self.faults.get_mut(id) {
+            r.view.state = state;
+            r.view.ended_at = Some(now);
+            r.frozen = ev.or(r.frozen);
+        }
+        let view = self.get(id)?;
+        self.bus.publish(match state {
+            FaultState::Expired => Event::FaultExpired {
+                id: id.to_string(),
+                time: now,
+            },
+            _ => Event::FaultCleared {
+                id: id.to_string(),
+                time: now,
+                evidence: view.evidence,
+            },
+        });
+        Ok(view)
+    }
+
+    /// Clears one fault; its counters stay readable (and stop moving).
+    pub fn clear(&mut self, id: &str) -> Result<FaultView, FaultError> {
+        self.end(id, FaultState::Cleared)
+    }
+
+    /// Clears every active fault; returns their final views.
+    pub fn clear_all(&mut self) -> Vec<FaultView> {
+        let active: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|(_, r)| r.view.state == FaultState::Active)
+            .map(|(id, _)| id.clone())
+            .collect();
+        active
+            .iter()
+            .filter_map(|id| match self.clear(id) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    self.bus.publish(Event::BackendError {
+                        message: format!("clearing {id}: {e}"),
+                        time: monotonic_ns(),
+                    });
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Publishes `fault_landed` for faults that acted for the first time and retires faults
+    /// past their expiry. Called periodically.
+    pub fn poll(&mut self) {
+        let now = monotonic_ns();
+        let ids: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|(_, r)| r.view.state == FaultState::Active)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            let Some(r) = self.faults.get(&id) else {
+                continue;
+            };
+            let ev = self.evidence_of(&id, r);
+            let (expires, reported) = (r.view.expires, r.landed_reported);
+            if !reported && ev.applied > 0 {
+                if let Some(r) = self.faults.get_mut(&id) {
+                    r.landed_reported = true;
+                }
+                self.bus.publish(Event::FaultLanded {
+                    id: id.clone(),
+                    time: ev.first_applied_ns.unwrap_or(now),
+                });
+            }
+            if expires != 0 && now >= expires {
+                let _ = self.end(&id, FaultState::Expired);
+            }
+        }
+    }
+}
+
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        return monotonic_ns();
+    }
+    u64::from_ne_bytes(b)
+}
+
+/// A fault checked and resolved, waiting for the atomic apply:
+/// (field path, id, seed, engine fault, not_before, expires, canonical cgroup path).
+type Prepared = (String, String, u64, NetFault, u64, u64, Option<PathBuf>);
+
+type Job = Box<dyn FnOnce(&mut FaultTable) + Send>;
+
+/// Handle to the thread that owns the [`FaultTable`]; clone freely.
+#[derive(Clone)]
+pub struct Faults {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Faults {
+    /// Loads the engine (on the new thread) and starts serving calls.
+    pub fn start(bus: Bus) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("dst-faults".into())
+            .spawn(move || {
+                let engine = NetEngine::load().map_err(|e| e.to_string());
+                if let Err(e) = &engine {
+                    tracing::warn!("network engine unavailable: {e}");
+                    bus.publish(Event::BackendError {
+                        message: e.clone(),
+                        time: monotonic_ns(),
+                    });
+                }
+                let mut table = FaultTable::new(engine, bus);
+                while let Ok(job) = rx.recv() {
+                    job(&mut table);
+                }
+                // Dropping the table drops the engine: links close, faults vanish.
+            })
+            .expect("spawning the fault engine thread");
+        Self { tx }
+    }
+
+    /// Runs `f` on the engine thread and returns its result.
+    pub async fn call<R, F>(&self, f: F) -> Result<R, FaultError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut FaultTable) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Box::new(move |t: &mut FaultTable| {
+                let _ = tx.send(f(t));
+            }))
+            .map_err(|_| FaultError::Stopped)?;
+        rx.await.map_err(|_| FaultError::Stopped)
+    }
+}
+
+/// The label of a fault's action for metrics.
+pub fn kind_label(v: &FaultView) -> &'static str {
+    kind_name(&v.spec.action)
+}
