@@ -90,7 +90,12 @@ pub fn run(
         path: out.clone(),
         source,
     })?;
-    let log = HistoryLog::default();
+    let log = HistoryLog::durable(&out.join("history.jsonl")).unwrap_or_else(|e| {
+        progress(&format!(
+            "history recorder unavailable ({e}); keeping the history in memory"
+        ));
+        HistoryLog::in_memory()
+    });
     let mut evidence = Vec::new();
     let mut landings = Vec::new();
     let mut invoked = 0u64;
@@ -206,7 +211,7 @@ pub fn run(
                 scheduled: s,
             });
         }
-        let _ = std::fs::write(out.join("history.jsonl"), log::to_jsonl(&ops));
+        log.close();
         progress("checking the history");
         check::write_timeline(&scenario.checker, &ops, &out.join("report.html"));
         let (outcome, report) = check::run(&scenario.checker, ops);
@@ -222,9 +227,7 @@ pub fn run(
             ..Facts::default()
         }
     })();
-    if !out.join("history.jsonl").exists() {
-        let _ = std::fs::write(out.join("history.jsonl"), log::to_jsonl(&log.snapshot()));
-    }
+    log.close();
     let decision = decide(&facts);
     let findings = Findings {
         scenario,
