@@ -9,7 +9,7 @@ use checkers::{
     history::Op,
     invariants::{self, Invariant},
     linearizable,
-    model::Set,
+    model::{CasRegister, Model, Set},
 };
 use serde::Serialize;
 
@@ -84,6 +84,30 @@ pub fn describe(w: &Witness) -> String {
         }
         Witness::Transactional(t) => serde_json::to_string(t).unwrap_or_default(),
     }
+}
+
+/// Checks each key's operations on its own (registers are independent per key); the first
+/// non-Ok result decides.
+fn check_per_key<M: Model>(
+    model: &M,
+    ops: &[checkers::history::Operation],
+    budget: &Budget,
+) -> Result<CheckResult, checkers::model::ModelError> {
+    let mut keys: Vec<Option<&serde_json::Value>> = ops.iter().map(|o| o.key.as_ref()).collect();
+    keys.sort_by_key(|k| k.map(|v| v.to_string()));
+    keys.dedup();
+    for k in keys {
+        let part: Vec<_> = ops
+            .iter()
+            .filter(|o| o.key.as_ref() == k)
+            .cloned()
+            .collect();
+        let r = linearizable::check(model, &part, budget)?;
+        if !r.is_ok() {
+            return Ok(r);
+        }
+    }
+    Ok(CheckResult::Ok)
 }
 
 /// Writes the self-contained HTML timeline (operations per process, fault windows, the first
@@ -161,7 +185,11 @@ pub fn run(binding: &CheckerBinding, ops: Vec<Op>) -> (CheckerOutcome, Option<Ch
         } else {
             binding.timeout
         });
-        match linearizable::check(&Set, &client, &budget) {
+        let result = match binding.model.as_str() {
+            "cas-register" => check_per_key(&CasRegister, &client, &budget),
+            _ => linearizable::check(&Set, &client, &budget),
+        };
+        match result {
             Ok(r) => {
                 match (&r, &outcome) {
                     (CheckResult::Illegal { witness }, CheckerOutcome::Ok) => {

@@ -3,6 +3,7 @@
 //! kernel rules with kernel-enforced windows, then the checker, the verdict and the report.
 
 pub mod check;
+pub mod etcd;
 pub mod log;
 pub mod nemesis;
 pub mod report;

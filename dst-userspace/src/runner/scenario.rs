@@ -54,8 +54,12 @@ fn default_subnet() -> u8 {
 pub struct Sut {
     /// Command run through `sh -c` inside each host's namespace. Placeholders: `{id}` (1-based),
     /// `{addr}` (host address), `{peers}` (comma-separated `addr:port` of all hosts, needs
-    /// `port`), `{port}`, `{dir}` (a per-host data directory), `{bin}` (directory of the dst binary).
+    /// `port`), `{port}`, `{dir}` (a per-host data directory), `{bin}` (directory of the dst binary),
+    /// `{addrN}` (host N's address).
     pub start: String,
+    /// Wait this long after every host accepts connections (e.g. for a leader election).
+    #[serde(default, with = "humantime_serde")]
+    pub warmup: Duration,
     /// Port the service listens on; health check = TCP connect to it.
     pub port: u16,
     /// How long to wait for every host to accept connections.
@@ -73,6 +77,8 @@ fn default_health_timeout() -> Duration {
 pub enum Client {
     /// The example service's line protocol (`ADD key elem`, `READ key`), set semantics.
     KvSet,
+    /// etcd's v3 JSON gateway: read / write / compare-and-set of small integers per key.
+    EtcdRegister,
 }
 
 /// Operations the clients issue.
@@ -285,12 +291,16 @@ impl Scenario {
                 ));
             }
         }
-        if self.checker.model != "set" {
+        let model = match self.workload.client {
+            Client::KvSet => "set",
+            Client::EtcdRegister => "cas-register",
+        };
+        if self.checker.model != model {
             return Err(invalid(
                 "checker.model",
                 format!(
-                    "{:?}: the kv-set client records set histories; use \"set\"",
-                    self.checker.model
+                    "{:?}: the {:?} client records {model} histories; use \"{model}\"",
+                    self.checker.model, self.workload.client
                 ),
             ));
         }

@@ -73,13 +73,19 @@ pub fn command_line(
         .map(|a| format!("{a}:{}", sut.port))
         .collect::<Vec<_>>()
         .join(",");
-    sut.start
+    let mut line = sut
+        .start
         .replace("{id}", &id.to_string())
         .replace("{addr}", &addr.to_string())
         .replace("{peers}", &peers)
         .replace("{port}", &sut.port.to_string())
         .replace("{dir}", &dir.display().to_string())
-        .replace("{bin}", &bin.display().to_string())
+        .replace("{bin}", &bin.display().to_string());
+    // `{addrN}`: host N's address, highest N first so `{addr1}` does not eat `{addr10}`.
+    for (i, a) in all.iter().enumerate().rev() {
+        line = line.replace(&format!("{{addr{}}}", i + 1), &a.to_string());
+    }
+    line
 }
 
 impl RunningSut {
@@ -175,6 +181,7 @@ impl RunningSut {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        std::thread::sleep(sut.warmup);
         Ok(running)
     }
 

@@ -212,3 +212,27 @@ fn a_failure_the_same_seed_does_not_reproduce_is_flaky() {
     assert_eq!(v["verdict"], "FLAKY");
     assert_eq!(v["exit_code"], 7);
 }
+
+/// A real 3-member etcd cluster from Debian's packages (installed by scripts/setup): the
+/// scenario must reach a decided verdict with its partition landed.
+#[test]
+fn etcd_cluster_under_member_isolation_is_decided_with_the_partition_landed() {
+    let text = include_str!("../../../examples/scenarios/etcd-register-partition.toml");
+    let mut s = Scenario::parse(text).unwrap();
+    s.workload.duration = Duration::from_secs(12);
+    s.nemesis[0].start = Duration::from_secs(3);
+    s.nemesis[0].duration = Duration::from_secs(6);
+    s.validate().unwrap();
+    let (o, _d) = run(&s, "etcd", false);
+    assert!(
+        matches!(o.decision.verdict, Verdict::Pass | Verdict::Fail),
+        "etcd run not decided: {:?} {:?}",
+        o.decision.verdict,
+        o.decision.reasons
+    );
+    assert!(
+        o.evidence[0].landed && o.evidence[0].counters.applied >= 20,
+        "{:?}",
+        o.evidence[0].counters
+    );
+}
