@@ -6,6 +6,7 @@ pub mod check;
 pub mod etcd;
 pub mod log;
 pub mod nemesis;
+pub mod redis;
 pub mod report;
 pub mod rng;
 pub mod scenario;
@@ -199,6 +200,22 @@ pub fn run(
                 }
             };
             let ops_in_window = completed_in_window(&ops, s.start_ns, s.end_ns);
+            // The landing counters go into the history too, next to the window's entries.
+            log.record(
+                checkers::history::Process::Name("nemesis".into()),
+                OpType::Info,
+                "evidence",
+                None,
+                serde_json::json!({
+                    "id": s.id,
+                    "matched": counters.matched,
+                    "applied": counters.applied,
+                    "first_applied_ns": counters.first_applied_ns,
+                    "last_applied_ns": counters.last_applied_ns,
+                    "window": [s.start_ns, s.end_ns],
+                    "landed": counters.applied >= s.min_applied.max(1),
+                }),
+            );
             landings.push(Landing {
                 nemesis: s.id.clone(),
                 required_applied: s.min_applied,

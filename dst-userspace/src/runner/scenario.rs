@@ -79,6 +79,8 @@ pub enum Client {
     KvSet,
     /// etcd's v3 JSON gateway: read / write / compare-and-set of small integers per key.
     EtcdRegister,
+    /// Redis: SADD to the primary (host 1), SMEMBERS from the client's own host.
+    RedisSet,
 }
 
 /// Operations the clients issue.
@@ -292,7 +294,7 @@ impl Scenario {
             }
         }
         let model = match self.workload.client {
-            Client::KvSet => "set",
+            Client::KvSet | Client::RedisSet => "set",
             Client::EtcdRegister => "cas-register",
         };
         if self.checker.model != model {

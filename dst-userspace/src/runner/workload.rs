@@ -214,6 +214,9 @@ pub fn run(
                     Client::EtcdRegister => {
                         super::etcd::client(c, w, hosts, port, log, seed, start, end)
                     }
+                    Client::RedisSet => {
+                        super::redis::client(c, w, hosts, port, log, seed, start, end)
+                    }
                 })
             })
             .collect();

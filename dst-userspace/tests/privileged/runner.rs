@@ -236,3 +236,24 @@ fn etcd_cluster_under_member_isolation_is_decided_with_the_partition_landed() {
         o.evidence[0].counters
     );
 }
+
+/// Redis primary + asynchronous replica (Debian's redis-server): replica reads miss acknowledged
+/// adds, which the no-lost-writes invariant reports with the add and the read that missed it.
+#[test]
+fn redis_async_replica_misses_acknowledged_adds() {
+    let text = include_str!("../../../examples/scenarios/redis-replica-partition.toml");
+    let mut s = Scenario::parse(text).unwrap();
+    s.workload.duration = Duration::from_secs(6);
+    s.nemesis[0].start = Duration::from_secs(2);
+    s.nemesis[0].duration = Duration::from_secs(3);
+    s.validate().unwrap();
+    let (o, _d) = run(&s, "redis", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Fail,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.decision.reasons.join(" ").contains("no-lost-writes"));
+    assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+}
