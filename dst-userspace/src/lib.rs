@@ -9,4 +9,5 @@ pub mod netlink;
 pub mod netns;
 pub mod probe;
 pub mod selftest;
+pub mod sys;
 pub mod testing;

@@ -1,0 +1,9 @@
+//! The syscall and process fault engine in userspace: fault specs, the kernel engine (cgroup
+//! sock hooks + observers), the seccomp user-notification supervisor for processes dst
+//! launches, process faults (kill, pause) and the evidence that ties them together.
+
+pub mod engine;
+pub mod spec;
+
+pub use engine::{Observation, ProcessEvent, SysEngine, SysError, SysEvidenceCounters};
+pub use spec::{SysFault, SysSpecError, SyscallClass, Target, Trigger};
