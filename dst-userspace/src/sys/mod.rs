@@ -3,7 +3,10 @@
 //! launches, process faults (kill, pause) and the evidence that ties them together.
 
 pub mod engine;
+pub mod launch;
+pub mod seccomp;
 pub mod spec;
 
 pub use engine::{Observation, ProcessEvent, SysEngine, SysError, SysEvidenceCounters};
+pub use launch::{FaultEvidence, LaunchError, LaunchReport, Launched, launch};
 pub use spec::{SysFault, SysSpecError, SyscallClass, Target, Trigger};

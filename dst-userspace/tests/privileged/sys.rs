@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use dst::sys::{LaunchReport, launch};
+
 use dst::{
     cgroup::Cgroup,
     probe,
@@ -146,4 +148,109 @@ fn connect_refused_for_target_pid_only() {
         .iter()
         .any(|o| o.pid == sibling.0.id());
     assert!(!observed_other, "the untargeted sibling must not be observed");
+}
+
+fn exec_fault(class: SyscallClass, errno: &str, nth: Option<u64>, path: Option<&str>) -> SysFault {
+    SysFault {
+        target: Target::Pid {
+            pid: 0,
+            children: true,
+        },
+        class,
+        errno: parse_errno(errno).unwrap(),
+        trigger: Trigger {
+            nth,
+            ..Trigger::default()
+        },
+        path: path.map(Into::into),
+        duration: None,
+    }
+}
+
+/// A scratch directory removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("dst-test-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ran(report: &LaunchReport) -> String {
+    serde_json::to_string_pretty(report).unwrap()
+}
+
+/// Must show: `dst exec --syscall write --errno EIO --path X --nth 3`: exactly the third write
+/// to X fails; writes to another file and to stdout, and an unlaunched process writing to X,
+/// are untouched (seccomp backend on a kernel without BPF LSM).
+#[test]
+fn exec_write_nth_3_fails_exactly_once() {
+    if skip_without(&["seccomp_user_notif", "tracepoint"]) {
+        return;
+    }
+    let dir = TempDir::new("nth");
+    let x = dir.0.join("x");
+    let y = dir.0.join("y");
+    let script = format!(
+        "exec 3>{x} 4>{y}; for i in 1 2 3 4 5 6; do \
+           echo line$i >&3 || echo \"x write $i failed\"; echo line$i >&4; echo out$i; \
+         done",
+        x = x.display(),
+        y = y.display()
+    );
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", &script]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let fault = exec_fault(SyscallClass::Write, "EIO", Some(3), Some(x.to_str().unwrap()));
+    let mut run = launch(cmd, std::slice::from_ref(&fault)).expect("launch");
+    // An unlaunched process writing to the same file meanwhile.
+    let bystander = Command::new("bash")
+        .args(["-c", &format!("for i in 1 2 3 4 5 6; do echo b$i >> {}.b; done", x.display())])
+        .status()
+        .unwrap();
+    assert!(bystander.success());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut run.child_mut().stdout.take().unwrap(), &mut stdout).unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.child_mut().stderr.take().unwrap(), &mut stderr).unwrap();
+    let pid = run.pid();
+    let report = run.wait().unwrap();
+    eprintln!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", ran(&report));
+    let xs = std::fs::read_to_string(&x).unwrap();
+    assert_eq!(xs, "line1\nline2\nline4\nline5\nline6\n", "x: exactly the 3rd write fails");
+    assert_eq!(
+        std::fs::read_to_string(&y).unwrap(),
+        "line1\nline2\nline3\nline4\nline5\nline6\n",
+        "another file is untouched"
+    );
+    assert_eq!(
+        std::fs::read_to_string(format!("{}.b", x.display())).unwrap().lines().count(),
+        6,
+        "an unlaunched process is untouched"
+    );
+    assert!(stdout.contains("x write 3 failed") && stdout.contains("out6"), "{stdout}");
+    assert_eq!(stdout.matches("failed").count(), 1);
+    assert!(stderr.contains("Input/output error"), "{stderr}");
+    let f = &report.faults[0];
+    assert_eq!(f.backend, dst::probe::Backend::Seccomp);
+    assert_eq!(
+        (f.counters.matched, f.counters.injected, f.counters.passed),
+        (6, 1, 5)
+    );
+    let eio: u64 = f
+        .received
+        .iter()
+        .filter(|o| o.pid == pid && o.result == "EIO")
+        .map(|o| o.count)
+        .sum();
+    assert_eq!(eio, 1, "the observer saw the EIO the process received");
+    assert_eq!(report.exit_code, Some(0));
 }
