@@ -126,6 +126,7 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
     let mut kernel_rules = Vec::new();
     let mut supervised = Vec::new();
     let mut carriers = Vec::new();
+    let mut resolved = Vec::new();
     for f in faults {
         engine.observe_class(f.class)?;
         let expires = f
@@ -149,10 +150,11 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
                 supervised.push(SupervisedRule::new(rule, f.path.clone()));
             }
         }
+        resolved.push(fault);
     }
     let slots = engine.apply(&kernel_rules)?;
     let mut seccomp_i = 0;
-    let faults: Vec<(SysFault, Carrier)> = faults
+    let faults: Vec<(SysFault, Carrier)> = resolved
         .iter()
         .zip(carriers)
         .map(|(f, c)| {

@@ -254,3 +254,49 @@ fn exec_write_nth_3_fails_exactly_once() {
     assert_eq!(eio, 1, "the observer saw the EIO the process received");
     assert_eq!(report.exit_code, Some(0));
 }
+
+/// Must show: fsync fails with EIO for a launched database (the sqlite3 shell, which syncs its
+/// journal and database with fdatasync/fsync), the database reports the I/O error, and the
+/// evidence shows the calls and what the process received; the same command without the
+/// fault succeeds.
+#[test]
+fn exec_fsync_eio_fails_a_database_commit() {
+    if skip_without(&["seccomp_user_notif", "tracepoint"]) {
+        return;
+    }
+    if Command::new("sqlite3").arg("-version").output().is_err() {
+        eprintln!("SKIP: sqlite3 is not installed (apt-get install sqlite3)");
+        return;
+    }
+    let dir = TempDir::new("fsync");
+    let sql = "PRAGMA synchronous=FULL; CREATE TABLE t(x); INSERT INTO t VALUES (1);";
+    let faulted_db = dir.0.join("faulted.db");
+    let mut cmd = Command::new("sqlite3");
+    cmd.arg(&faulted_db).arg(sql).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let fault = exec_fault(SyscallClass::Fsync, "EIO", None, Some(dir.0.to_str().unwrap()));
+    let mut run = launch(cmd, std::slice::from_ref(&fault)).expect("launch");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut run.child_mut().stderr.take().unwrap(), &mut stderr).unwrap();
+    let pid = run.pid();
+    let report = run.wait().unwrap();
+    eprintln!("{}\nstderr: {stderr}", ran(&report));
+    let f = &report.faults[0];
+    assert_eq!(f.backend, dst::probe::Backend::Seccomp);
+    assert!(f.landed && f.counters.injected >= 1, "{:?}", f.counters);
+    assert!(stderr.contains("disk I/O error"), "sqlite must report the EIO: {stderr}");
+    assert_ne!(report.exit_code, Some(0), "the commit must fail");
+    let eio: u64 = f
+        .received
+        .iter()
+        .filter(|o| o.pid == pid && o.result == "EIO")
+        .map(|o| o.count)
+        .sum();
+    assert_eq!(eio, f.counters.injected, "observer EIO count vs injected");
+    // Control: the same commit without dst succeeds.
+    let ok = Command::new("sqlite3")
+        .arg(dir.0.join("control.db"))
+        .arg(sql)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
