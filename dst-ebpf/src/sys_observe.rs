@@ -118,21 +118,26 @@ pub fn try_signal(ctx: &TracePointContext) -> u32 {
             ctx.read_at::<i32>(44).unwrap_or(-1),
         )
     };
-    // result 0 = TRACE_SIGNAL_DELIVERED (queued); others were ignored or already pending.
-    if result != 0 || pid <= 0 || root_of(pid as u32).is_none() {
+    // result 0 = TRACE_SIGNAL_DELIVERED (queued); 1 = ignored, which is how a default SIGCONT
+    // is reported after it has woken the process; other results did nothing.
+    const SIGCONT: i32 = 18;
+    let woke = result == 1 && sig == SIGCONT;
+    if (result != 0 && !woke) || pid <= 0 || root_of(pid as u32).is_none() {
         return 0;
     }
     let tgid = pid as u32;
-    let mut st = PROCS.get_ptr(tgid).map_or(
-        ProcState {
-            exit_code: -1,
-            signal: 0,
-        },
-        // SAFETY: plain copy of a map value.
-        |p| unsafe { *p },
-    );
-    st.signal = sig;
-    let _ = PROCS.insert(tgid, st, 0);
+    if result == 0 {
+        let mut st = PROCS.get_ptr(tgid).map_or(
+            ProcState {
+                exit_code: -1,
+                signal: 0,
+            },
+            // SAFETY: plain copy of a map value.
+            |p| unsafe { *p },
+        );
+        st.signal = sig;
+        let _ = PROCS.insert(tgid, st, 0);
+    }
     emit(EVENT_SIGNAL, tgid, -1, sig, [0; 16]);
     0
 }

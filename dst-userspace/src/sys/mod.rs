@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod launch;
+pub mod process;
 pub mod seccomp;
 pub mod spec;
 

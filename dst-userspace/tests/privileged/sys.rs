@@ -13,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use dst::sys::{LaunchReport, launch};
+use dst::sys::{
+    LaunchReport, launch,
+    process::{self, ProcessAction},
+};
 
 use dst::{
     cgroup::Cgroup,
@@ -299,4 +302,91 @@ fn exec_fsync_eio_fails_a_database_commit() {
         .status()
         .unwrap();
     assert!(ok.success());
+}
+
+/// Must show: a killed process is reported with its signal by the kernel's exit observer.
+#[test]
+fn kill_is_reported_with_its_signal() {
+    if skip_without(&["tracepoint", "ringbuf"]) {
+        return;
+    }
+    let mut child = Reaped(Command::new("sleep").arg("30").spawn().unwrap());
+    let pid = child.0.id();
+    let mut engine = SysEngine::load().unwrap();
+    let ev = process::inject(&mut engine, &[pid], ProcessAction::Kill).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&ev).unwrap());
+    let status = child.0.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9));
+    assert!(ev.landed);
+    let killed = ev.events.iter().any(|e| {
+        matches!(e, ProcessEvent::Exit { pid: p, killed_by: Some(s), exit_code: None, .. }
+            if *p == pid && s == "SIGKILL")
+    });
+    assert!(killed, "exit with SIGKILL in the evidence: {:?}", ev.events);
+}
+
+/// Must show: a paused process makes no progress for the duration (measured by its own
+/// counter, which it keeps writing to a file) and resumes; the evidence has the kernel's
+/// SIGSTOP and SIGCONT times.
+#[test]
+fn pause_stops_progress_then_resumes() {
+    if skip_without(&["tracepoint", "ringbuf"]) {
+        return;
+    }
+    let dir = TempDir::new("pause");
+    let counter = dir.0.join("counter");
+    let read_counter = || -> Option<u64> {
+        std::fs::read_to_string(&counter).ok()?.trim().parse().ok()
+    };
+    let script = format!(
+        "i=0; while :; do i=$((i+1)); if ((i % 100 == 0)); then echo $i > {}; fi; done",
+        counter.display()
+    );
+    let child = Reaped(Command::new("bash").args(["-c", &script]).spawn().unwrap());
+    let pid = child.0.id();
+    let start = Instant::now();
+    while read_counter().is_none() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pause = Duration::from_millis(600);
+    let injector = std::thread::spawn(move || {
+        let mut engine = SysEngine::load().unwrap();
+        process::inject(&mut engine, &[pid], ProcessAction::Pause(pause)).unwrap()
+    });
+    // Sample the process's own counter while it is stopped.
+    let start = Instant::now();
+    while process::state(pid) != Some('T') && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let v1 = read_counter();
+    std::thread::sleep(Duration::from_millis(300));
+    let v2 = read_counter();
+    let still_stopped = process::state(pid) == Some('T');
+    let ev = injector.join().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let v3 = read_counter();
+    let sig_times: Vec<(String, u64)> = ev
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ProcessEvent::Signal {
+                name, time_ns, pid: p, ..
+            } if *p == pid => Some((name.clone(), *time_ns)),
+            _ => None,
+        })
+        .collect();
+    let stopped_ms = (ev.resumed_at_ns.unwrap() - ev.stopped_at_ns.unwrap()) as f64 / 1e6;
+    eprintln!(
+        "counter while stopped: {v1:?} then {v2:?} 300 ms later (still stopped: {still_stopped}); \
+         after resume {v3:?}; stopped {stopped_ms:.1} ms as dst saw it; kernel signals: {sig_times:?}"
+    );
+    assert!(ev.landed);
+    assert!(still_stopped, "the second sample must fall inside the pause");
+    assert!(v1.is_some() && v1 == v2, "no progress while paused: {v1:?} → {v2:?}");
+    assert!(v3 > v2, "progress after resuming: {v2:?} → {v3:?}");
+    let names: Vec<&str> = sig_times.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["SIGSTOP", "SIGCONT"], "kernel evidence of stop and resume");
+    assert!(sig_times[1].1 - sig_times[0].1 >= pause.as_nanos() as u64);
+    drop(child);
 }
