@@ -327,7 +327,7 @@ fn kill_is_reported_with_its_signal() {
 }
 
 /// Must show: a paused process makes no progress for the duration (measured by its own
-/// counter, which it keeps writing to a file) and resumes; the evidence has the kernel's
+/// counter, which it appends to a file) and resumes; the evidence has the kernel's
 /// SIGSTOP and SIGCONT times.
 #[test]
 fn pause_stops_progress_then_resumes() {
@@ -337,10 +337,12 @@ fn pause_stops_progress_then_resumes() {
     let dir = TempDir::new("pause");
     let counter = dir.0.join("counter");
     let read_counter = || -> Option<u64> {
-        std::fs::read_to_string(&counter).ok()?.trim().parse().ok()
+        // Last complete line of the append-only log.
+        let s = std::fs::read_to_string(&counter).ok()?;
+        s.strip_suffix('\n')?.lines().last()?.parse().ok()
     };
     let script = format!(
-        "i=0; while :; do i=$((i+1)); if ((i % 100 == 0)); then echo $i > {}; fi; done",
+        "i=0; while :; do i=$((i+1)); if ((i % 100 == 0)); then echo $i >> {}; fi; done",
         counter.display()
     );
     let child = Reaped(Command::new("bash").args(["-c", &script]).spawn().unwrap());
