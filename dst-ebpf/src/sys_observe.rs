@@ -8,8 +8,7 @@
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_ktime_get_ns,
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
     },
     macros::map,
     maps::{HashMap, RingBuf},
@@ -45,7 +44,9 @@ fn observed(tgid: u32) -> bool {
     if CGROUPS.get_ptr(cg).is_some() {
         return true;
     }
-    let has_comm = CONFIG.get(0).is_some_and(|c| c.flags & CONFIG_HAS_COMM != 0);
+    let has_comm = CONFIG
+        .get(0)
+        .is_some_and(|c| c.flags & CONFIG_HAS_COMM != 0);
     has_comm && bpf_get_current_comm().is_ok_and(|c| COMMS.get_ptr(c).is_some())
 }
 

@@ -1,6 +1,8 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
 mod demo;
+mod exec;
+mod inject;
 mod probe;
 
 use std::process::ExitCode;
@@ -29,6 +31,10 @@ pub enum Command {
     Probe(probe::Args),
     /// Run the built-in demonstration: namespaces, a seeded fault, and its landing evidence.
     Demo(demo::Args),
+    /// Apply one fault now and print its evidence.
+    Inject(inject::Args),
+    /// Run a command in a fresh cgroup under a syscall fault that follows it and its children.
+    Exec(exec::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -55,6 +61,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe(a) => probe::run(a, cli.json),
         Command::Demo(a) => demo::run(a, cli.json),
+        Command::Inject(a) => inject::run(a, cli.json),
+        Command::Exec(a) => exec::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

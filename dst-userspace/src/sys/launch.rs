@@ -217,9 +217,10 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
         });
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let child = cmd
-        .spawn()
-        .map_err(|source| LaunchError::Spawn { cmd: program, source })?;
+    let child = cmd.spawn().map_err(|source| LaunchError::Spawn {
+        cmd: program,
+        source,
+    })?;
     drop(child_sock);
     drop(procs);
     engine.add_pid(child.id(), true)?;

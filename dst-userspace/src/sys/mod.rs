@@ -3,6 +3,7 @@
 //! launches, process faults (kill, pause) and the evidence that ties them together.
 
 pub mod engine;
+pub mod inject;
 pub mod launch;
 pub mod process;
 pub mod seccomp;

@@ -240,7 +240,11 @@ impl Drop for Supervisor {
     }
 }
 
-fn serve(listener: &OwnedFd, rules: &[SupervisedRule], stop: &AtomicBool) -> Result<u64, SeccompError> {
+fn serve(
+    listener: &OwnedFd,
+    rules: &[SupervisedRule],
+    stop: &AtomicBool,
+) -> Result<u64, SeccompError> {
     let fd = listener.as_raw_fd();
     let mut answered = 0u64;
     loop {
@@ -303,7 +307,8 @@ fn decide(rules: &[SupervisedRule], req: &libc::seccomp_notif, listener: RawFd) 
             // The reads above raced with the target: only trust them if the call is still
             // pending (the pid was not reused meanwhile).
             // SAFETY: ID_VALID ioctl with a valid id pointer.
-            let valid = unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) };
+            let valid =
+                unsafe { libc::ioctl(listener, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) };
             if valid != 0 {
                 return None;
             }
@@ -348,7 +353,11 @@ fn decide(rules: &[SupervisedRule], req: &libc::seccomp_notif, listener: RawFd) 
 fn call_path(class: SyscallClass, req: &libc::seccomp_notif) -> Option<String> {
     let pid = req.pid;
     let a = req.data.args;
-    let link = |p: String| std::fs::read_link(p).ok().map(|l| l.to_string_lossy().into_owned());
+    let link = |p: String| {
+        std::fs::read_link(p)
+            .ok()
+            .map(|l| l.to_string_lossy().into_owned())
+    };
     match class {
         SyscallClass::Open => {
             let nr = i64::from(req.data.nr);

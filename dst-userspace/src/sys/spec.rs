@@ -208,10 +208,7 @@ impl SyscallClass {
     /// Whether a cgroup sock hook can fail this class in the kernel (`bpf_set_retval`).
     /// `Send` is only unconnected UDP `sendto`/`sendmsg` with an address there.
     pub fn cgroup_sock(self) -> bool {
-        matches!(
-            self,
-            Self::Connect | Self::Bind | Self::Socket | Self::Send
-        )
+        matches!(self, Self::Connect | Self::Bind | Self::Socket | Self::Send)
     }
 }
 
@@ -439,7 +436,10 @@ mod tests {
         assert!(parse_errno("EWHAT").is_err());
         assert!(parse_errno("0").is_err());
         assert_eq!(errno_to_name(libc::EIO), "EIO");
-        assert_eq!(SyscallClass::name_of_nr(libc::SYS_fdatasync), Some("fdatasync"));
+        assert_eq!(
+            SyscallClass::name_of_nr(libc::SYS_fdatasync),
+            Some("fdatasync")
+        );
     }
 
     #[test]

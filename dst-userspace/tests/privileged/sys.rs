@@ -129,7 +129,11 @@ fn connect_refused_for_target_pid_only() {
     let s_ok = s_out.iter().filter(|l| *l == "ok").count();
     let c = engine.counters(slots[0]).unwrap();
     let seen = engine
-        .received(Some(tpid), SyscallClass::Connect, -i64::from(libc::ECONNREFUSED))
+        .received(
+            Some(tpid),
+            SyscallClass::Connect,
+            -i64::from(libc::ECONNREFUSED),
+        )
         .unwrap();
     eprintln!(
         "target log: {t_fail} fail; sibling: {s_ok} ok; counters {c:?}; observer saw {seen} \
@@ -150,7 +154,10 @@ fn connect_refused_for_target_pid_only() {
         .unwrap()
         .iter()
         .any(|o| o.pid == sibling.0.id());
-    assert!(!observed_other, "the untargeted sibling must not be observed");
+    assert!(
+        !observed_other,
+        "the untargeted sibling must not be observed"
+    );
 }
 
 fn exec_fault(class: SyscallClass, errno: &str, nth: Option<u64>, path: Option<&str>) -> SysFault {
@@ -211,35 +218,59 @@ fn exec_write_nth_3_fails_exactly_once() {
         y = y.display()
     );
     let mut cmd = Command::new("bash");
-    cmd.args(["-c", &script]).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let fault = exec_fault(SyscallClass::Write, "EIO", Some(3), Some(x.to_str().unwrap()));
+    cmd.args(["-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let fault = exec_fault(
+        SyscallClass::Write,
+        "EIO",
+        Some(3),
+        Some(x.to_str().unwrap()),
+    );
     let mut run = launch(cmd, std::slice::from_ref(&fault)).expect("launch");
     // An unlaunched process writing to the same file meanwhile.
     let bystander = Command::new("bash")
-        .args(["-c", &format!("for i in 1 2 3 4 5 6; do echo b$i >> {}.b; done", x.display())])
+        .args([
+            "-c",
+            &format!(
+                "for i in 1 2 3 4 5 6; do echo b$i >> {}.b; done",
+                x.display()
+            ),
+        ])
         .status()
         .unwrap();
     assert!(bystander.success());
     let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut run.child_mut().stdout.take().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(&mut run.child_mut().stdout.take().unwrap(), &mut stdout)
+        .unwrap();
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut run.child_mut().stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut run.child_mut().stderr.take().unwrap(), &mut stderr)
+        .unwrap();
     let pid = run.pid();
     let report = run.wait().unwrap();
     eprintln!("{}\nstdout:\n{stdout}\nstderr:\n{stderr}", ran(&report));
     let xs = std::fs::read_to_string(&x).unwrap();
-    assert_eq!(xs, "line1\nline2\nline4\nline5\nline6\n", "x: exactly the 3rd write fails");
+    assert_eq!(
+        xs, "line1\nline2\nline4\nline5\nline6\n",
+        "x: exactly the 3rd write fails"
+    );
     assert_eq!(
         std::fs::read_to_string(&y).unwrap(),
         "line1\nline2\nline3\nline4\nline5\nline6\n",
         "another file is untouched"
     );
     assert_eq!(
-        std::fs::read_to_string(format!("{}.b", x.display())).unwrap().lines().count(),
+        std::fs::read_to_string(format!("{}.b", x.display()))
+            .unwrap()
+            .lines()
+            .count(),
         6,
         "an unlaunched process is untouched"
     );
-    assert!(stdout.contains("x write 3 failed") && stdout.contains("out6"), "{stdout}");
+    assert!(
+        stdout.contains("x write 3 failed") && stdout.contains("out6"),
+        "{stdout}"
+    );
     assert_eq!(stdout.matches("failed").count(), 1);
     assert!(stderr.contains("Input/output error"), "{stderr}");
     let f = &report.faults[0];
@@ -275,18 +306,30 @@ fn exec_fsync_eio_fails_a_database_commit() {
     let sql = "PRAGMA synchronous=FULL; CREATE TABLE t(x); INSERT INTO t VALUES (1);";
     let faulted_db = dir.0.join("faulted.db");
     let mut cmd = Command::new("sqlite3");
-    cmd.arg(&faulted_db).arg(sql).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let fault = exec_fault(SyscallClass::Fsync, "EIO", None, Some(dir.0.to_str().unwrap()));
+    cmd.arg(&faulted_db)
+        .arg(sql)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let fault = exec_fault(
+        SyscallClass::Fsync,
+        "EIO",
+        None,
+        Some(dir.0.to_str().unwrap()),
+    );
     let mut run = launch(cmd, std::slice::from_ref(&fault)).expect("launch");
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut run.child_mut().stderr.take().unwrap(), &mut stderr).unwrap();
+    std::io::Read::read_to_string(&mut run.child_mut().stderr.take().unwrap(), &mut stderr)
+        .unwrap();
     let pid = run.pid();
     let report = run.wait().unwrap();
     eprintln!("{}\nstderr: {stderr}", ran(&report));
     let f = &report.faults[0];
     assert_eq!(f.backend, dst::probe::Backend::Seccomp);
     assert!(f.landed && f.counters.injected >= 1, "{:?}", f.counters);
-    assert!(stderr.contains("disk I/O error"), "sqlite must report the EIO: {stderr}");
+    assert!(
+        stderr.contains("disk I/O error"),
+        "sqlite must report the EIO: {stderr}"
+    );
     assert_ne!(report.exit_code, Some(0), "the commit must fail");
     let eio: u64 = f
         .received
@@ -373,7 +416,10 @@ fn pause_stops_progress_then_resumes() {
         .iter()
         .filter_map(|e| match e {
             ProcessEvent::Signal {
-                name, time_ns, pid: p, ..
+                name,
+                time_ns,
+                pid: p,
+                ..
             } if *p == pid => Some((name.clone(), *time_ns)),
             _ => None,
         })
@@ -384,11 +430,21 @@ fn pause_stops_progress_then_resumes() {
          after resume {v3:?}; stopped {stopped_ms:.1} ms as dst saw it; kernel signals: {sig_times:?}"
     );
     assert!(ev.landed);
-    assert!(still_stopped, "the second sample must fall inside the pause");
-    assert!(v1.is_some() && v1 == v2, "no progress while paused: {v1:?} → {v2:?}");
+    assert!(
+        still_stopped,
+        "the second sample must fall inside the pause"
+    );
+    assert!(
+        v1.is_some() && v1 == v2,
+        "no progress while paused: {v1:?} → {v2:?}"
+    );
     assert!(v3 > v2, "progress after resuming: {v2:?} → {v3:?}");
     let names: Vec<&str> = sig_times.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["SIGSTOP", "SIGCONT"], "kernel evidence of stop and resume");
+    assert_eq!(
+        names,
+        ["SIGSTOP", "SIGCONT"],
+        "kernel evidence of stop and resume"
+    );
     assert!(sig_times[1].1 - sig_times[0].1 >= pause.as_nanos() as u64);
     drop(child);
 }
