@@ -173,6 +173,7 @@ impl Injection {
             evidence: FaultEvidence {
                 fault: self.fault.clone(),
                 backend: self.backend,
+                in_kernel: true,
                 landed: counters.injected > 0,
                 counters,
                 received,

@@ -61,6 +61,9 @@ pub struct FaultEvidence {
     pub fault: SysFault,
     /// The backend that carried it.
     pub backend: Backend,
+    /// Decided in the kernel (cgroup sock hook, or a seccomp filter returning the errno
+    /// itself for an unconditional fault) rather than by the user-notification supervisor.
+    pub in_kernel: bool,
     /// Its counters.
     pub counters: SysEvidenceCounters,
     /// What the launched processes received from this fault's syscalls, per pid and result.
@@ -85,8 +88,23 @@ pub struct LaunchReport {
 }
 
 enum Carrier {
+    /// A cgroup sock rule slot.
     Kernel(u32),
+    /// A rule of the user-notification supervisor.
     Seccomp(usize),
+    /// Unconditional: the filter itself answers `SECCOMP_RET_ERRNO` in the kernel.
+    SeccompErrno,
+}
+
+/// Whether a fault fails every matched call, so the seccomp filter can fail it in the kernel
+/// with `SECCOMP_RET_ERRNO` instead of asking the supervisor (no trigger, path or expiry).
+pub fn unconditional(f: &SysFault) -> bool {
+    f.trigger.probability.is_none_or(|p| p >= 1.0)
+        && f.trigger.nth.is_none()
+        && f.trigger.after.is_none()
+        && f.trigger.max.is_none()
+        && f.path.is_none()
+        && f.duration.is_none()
 }
 
 /// A command running under faults.
@@ -125,6 +143,8 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
     engine.observe_processes()?;
     let mut kernel_rules = Vec::new();
     let mut supervised = Vec::new();
+    // Seccomp filter entries: (syscall nr, action), first fault wins for a syscall.
+    let mut calls: Vec<(i64, u32)> = Vec::new();
     let mut carriers = Vec::new();
     let mut resolved = Vec::new();
     for f in faults {
@@ -146,8 +166,19 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
                 kernel_rules.push(rule);
             }
             _ => {
-                carriers.push(None);
-                supervised.push(SupervisedRule::new(rule, f.path.clone()));
+                let action = if unconditional(f) {
+                    carriers.push(Some(usize::MAX));
+                    libc::SECCOMP_RET_ERRNO | (f.errno as u32 & libc::SECCOMP_RET_DATA)
+                } else {
+                    carriers.push(None);
+                    supervised.push(SupervisedRule::new(rule, f.path.clone()));
+                    libc::SECCOMP_RET_USER_NOTIF
+                };
+                for (_, nr) in f.class.syscalls() {
+                    if !calls.iter().any(|(n, _)| n == nr) {
+                        calls.push((*nr, action));
+                    }
+                }
             }
         }
         resolved.push(fault);
@@ -159,6 +190,7 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
         .zip(carriers)
         .map(|(f, c)| {
             let carrier = match c {
+                Some(usize::MAX) => Carrier::SeccompErrno,
                 Some(k) => Carrier::Kernel(slots[k]),
                 None => {
                     seccomp_i += 1;
@@ -180,7 +212,7 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
     let mut supervisor = None;
     let mut child_sock: Option<OwnedFd> = None;
     let mut filter = Vec::new();
-    if !supervised.is_empty() {
+    if !calls.is_empty() {
         let (parent, child) = nix::sys::socket::socketpair(
             nix::sys::socket::AddressFamily::Unix,
             nix::sys::socket::SockType::Stream,
@@ -188,17 +220,7 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
             nix::sys::socket::SockFlag::SOCK_CLOEXEC,
         )
         .map_err(|e| LaunchError::Socket(e.into()))?;
-        let mut nrs: Vec<i64> = Vec::new();
-        for r in &supervised {
-            for c in SyscallClass::ALL {
-                if r.rule.classes & c.bit() != 0 {
-                    nrs.extend(c.syscalls().iter().map(|(_, n)| *n));
-                }
-            }
-        }
-        nrs.sort_unstable();
-        nrs.dedup();
-        filter = seccomp::build_filter(&nrs, child.as_raw_fd());
+        filter = seccomp::build_filter(&calls, child.as_raw_fd());
         child_sock = Some(child);
         supervisor = Some(Supervisor::start(parent, supervised));
     }
@@ -271,6 +293,12 @@ impl Launched {
         let observations = self.engine.observations()?;
         let mut out = Vec::new();
         for (f, carrier) in &self.faults {
+            let names: Vec<&str> = f.class.syscalls().iter().map(|(n, _)| *n).collect();
+            let received: Vec<Observation> = observations
+                .iter()
+                .filter(|o| names.contains(&o.syscall.as_str()))
+                .cloned()
+                .collect();
             let (backend, counters) = match carrier {
                 Carrier::Kernel(slot) => (Backend::CgroupSock, self.engine.counters(*slot)?),
                 Carrier::Seccomp(i) => (
@@ -280,16 +308,29 @@ impl Launched {
                         .map(|s| s.counters(*i).into())
                         .unwrap_or_default(),
                 ),
+                Carrier::SeccompErrno => {
+                    // The filter fails every call of the class after exec, so every call is
+                    // an injection; the exit observer counted them. (Successful calls it saw
+                    // were made before the filter was installed, e.g. the cgroup move.)
+                    let injected: u64 = received
+                        .iter()
+                        .filter(|o| o.ret == -i64::from(f.errno))
+                        .map(|o| o.count)
+                        .sum();
+                    (
+                        Backend::Seccomp,
+                        SysEvidenceCounters {
+                            matched: injected,
+                            injected,
+                            ..Default::default()
+                        },
+                    )
+                }
             };
-            let names: Vec<&str> = f.class.syscalls().iter().map(|(n, _)| *n).collect();
-            let received = observations
-                .iter()
-                .filter(|o| names.contains(&o.syscall.as_str()))
-                .cloned()
-                .collect();
             out.push(FaultEvidence {
                 fault: f.clone(),
                 backend,
+                in_kernel: !matches!(carrier, Carrier::Seccomp(_)),
                 landed: counters.injected > 0,
                 counters,
                 received,

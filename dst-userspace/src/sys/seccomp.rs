@@ -53,9 +53,11 @@ const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const OFF_ARG0: u32 = 16;
 
-/// A classic-BPF seccomp filter that notifies dst of every syscall in `nrs` and allows the
-/// rest, except `sendmsg` on `handover_fd` (the socket that carries the listener to dst).
-pub fn build_filter(nrs: &[i64], handover_fd: RawFd) -> Vec<libc::sock_filter> {
+/// A classic-BPF seccomp filter: each `(nr, action)` returns its action
+/// (`SECCOMP_RET_USER_NOTIF` to ask dst, or `SECCOMP_RET_ERRNO | errno` to fail the call in the
+/// kernel without a round trip); everything else is allowed, and so is `sendmsg` on
+/// `handover_fd` (the socket that carries the listener to dst).
+pub fn build_filter(calls: &[(i64, u32)], handover_fd: RawFd) -> Vec<libc::sock_filter> {
     let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
     let mut p = vec![
         ins(LD_W_ABS, 0, 0, OFF_ARCH),
@@ -68,17 +70,21 @@ pub fn build_filter(nrs: &[i64], handover_fd: RawFd) -> Vec<libc::sock_filter> {
         ins(JEQ_K, 0, 0, handover_fd as u32),
         ins(LD_W_ABS, 0, 0, OFF_NR),
     ];
+    let mut actions: Vec<u32> = calls.iter().map(|(_, a)| *a).collect();
+    actions.sort_unstable();
+    actions.dedup();
     let first_cmp = p.len();
-    let n = nrs.len();
-    // Layout after the comparisons: [allow, notify].
-    let allow = first_cmp + n;
-    let notify = allow + 1;
-    for (i, nr) in nrs.iter().enumerate() {
+    // Layout after the comparisons: [allow, one return per distinct action].
+    let allow = first_cmp + calls.len();
+    for (i, (nr, action)) in calls.iter().enumerate() {
         let at = first_cmp + i;
-        p.push(ins(JEQ_K, (notify - at - 1) as u8, 0, *nr as u32));
+        let ret = allow + 1 + actions.binary_search(action).unwrap_or(0);
+        p.push(ins(JEQ_K, (ret - at - 1) as u8, 0, *nr as u32));
     }
     p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
-    p.push(ins(RET_K, 0, 0, libc::SECCOMP_RET_USER_NOTIF));
+    for a in &actions {
+        p.push(ins(RET_K, 0, 0, *a));
+    }
     p[1].jf = (allow - 1 - 1) as u8;
     p[5].jt = (allow - 5 - 1) as u8;
     p
@@ -447,20 +453,28 @@ mod tests {
 
     #[test]
     fn filter_notifies_only_listed_syscalls() {
-        let nrs = [libc::SYS_write, libc::SYS_fsync];
-        let p = build_filter(&nrs, 5);
-        let x86 = AUDIT_ARCH_X86_64;
         let notify = libc::SECCOMP_RET_USER_NOTIF;
+        let eio = libc::SECCOMP_RET_ERRNO | libc::EIO as u32;
+        let p = build_filter(
+            &[
+                (libc::SYS_write, notify),
+                (libc::SYS_fsync, notify),
+                (libc::SYS_fdatasync, eio),
+            ],
+            5,
+        );
+        let x86 = AUDIT_ARCH_X86_64;
         let allow = libc::SECCOMP_RET_ALLOW;
         assert_eq!(run(&p, x86, libc::SYS_write as u32, 1), notify);
         assert_eq!(run(&p, x86, libc::SYS_fsync as u32, 3), notify);
+        assert_eq!(run(&p, x86, libc::SYS_fdatasync as u32, 3), eio);
         assert_eq!(run(&p, x86, libc::SYS_read as u32, 3), allow);
         assert_eq!(run(&p, x86, libc::SYS_getppid as u32, 0), allow);
         assert_eq!(run(&p, 0x4000_0003, libc::SYS_write as u32, 1), allow);
         // The hand-over sendmsg is never notified; other sendmsg only when listed.
         assert_eq!(run(&p, x86, libc::SYS_sendmsg as u32, 5), allow);
         assert_eq!(run(&p, x86, libc::SYS_sendmsg as u32, 6), allow);
-        let p = build_filter(&[libc::SYS_sendmsg], 5);
+        let p = build_filter(&[(libc::SYS_sendmsg, notify)], 5);
         assert_eq!(run(&p, x86, libc::SYS_sendmsg as u32, 5), allow);
         assert_eq!(run(&p, x86, libc::SYS_sendmsg as u32, 6), notify);
     }
