@@ -162,6 +162,22 @@ pub struct ProcState {
 }
 const _: () = assert!(core::mem::size_of::<ProcState>() == 8);
 
+/// A process fault the kernel fires itself: the first time `tgid` enters one of the syscalls
+/// the program is attached to, `bpf_send_signal(signal)` (SIGSTOP lands on return to user).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalRule {
+    /// The process (0 = disarmed).
+    pub tgid: u32,
+    /// The signal to send.
+    pub signal: u32,
+    /// How many times the program matched (the signal is sent on the first only).
+    pub fired: u64,
+    /// CLOCK_MONOTONIC ns when the signal was sent.
+    pub fired_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<SignalRule>() == 24);
+
 /// The trigger decision for matched call number `n` (0-based), ignoring `max` (which needs a
 /// shared counter): nth, after and the seeded probability must all agree.
 #[inline(always)]
@@ -183,6 +199,7 @@ mod pod {
     unsafe impl aya::Pod for super::ObsKey {}
     unsafe impl aya::Pod for super::SysConfig {}
     unsafe impl aya::Pod for super::ProcState {}
+    unsafe impl aya::Pod for super::SignalRule {}
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use aya_ebpf::{
     maps::{HashMap, RingBuf},
     programs::TracePointContext,
 };
-use dst_common::sys::{CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, ProcState};
+use dst_common::sys::{
+    CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, ProcState, SignalRule,
+};
 
 use crate::{
     net::fetch_add,
@@ -32,6 +34,43 @@ pub static PROCS: HashMap<u32, ProcState> = HashMap::with_max_entries(8192, 0);
 /// Process events (exits, signals) for userspace.
 #[map(name = "DST_SYS_EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// Slot 0: the in-kernel process fault (signal at a chosen syscall).
+#[map(name = "DST_SYS_SIGNAL")]
+pub static SIGNAL: aya_ebpf::maps::Array<SignalRule> =
+    aya_ebpf::maps::Array::with_max_entries(1, 0);
+
+/// `syscalls:sys_enter_*`: the armed process entered the chosen syscall; send the signal once.
+#[inline(always)]
+pub fn try_signal_at() -> u32 {
+    let Some(r) = SIGNAL.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: valid, aligned map value; `fired` is only updated atomically.
+    unsafe {
+        if (*r).tgid == 0 || (*r).tgid != current_tgid() {
+            return 0;
+        }
+        if fetch_add(&raw mut (*r).fired, 1) == 0 {
+            (*r).fired_ns = bpf_ktime_get_ns();
+            let (tgid, sig) = ((*r).tgid, (*r).signal as i32);
+            aya_ebpf::helpers::generated::bpf_send_signal(sig as u32);
+            // The signal_generate observer cannot run inside this program (BPF programs do
+            // not nest on a CPU), so record the signal here.
+            let mut st = PROCS.get_ptr(tgid).map_or(
+                ProcState {
+                    exit_code: -1,
+                    signal: 0,
+                },
+                |p| *p,
+            );
+            st.signal = sig;
+            let _ = PROCS.insert(tgid, st, 0);
+            emit(EVENT_SIGNAL, tgid, -1, sig, [0; 16]);
+        }
+    }
+    0
+}
 
 /// Whether the current process is observed (targeted by tgid, cgroup or comm).
 #[inline(always)]

@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, test tiers (unit, privileged, conformance), lints and benchmarks.
 
+mod bench;
 mod leaks;
 mod run;
 mod test;
@@ -26,6 +27,9 @@ enum Command {
     },
     /// Checkers against ../shared/testdata (answers in MANIFEST.tsv).
     Conformance,
+    /// Benchmarks, side by side with the alternative, written to BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +38,6 @@ fn main() -> anyhow::Result<()> {
         Command::Lint => test::lint(),
         Command::Privileged { filter } => test::privileged(filter.as_deref()),
         Command::Conformance => test::conformance(),
+        Command::Bench(b) => bench::run(b),
     }
 }

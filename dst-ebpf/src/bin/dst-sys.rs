@@ -85,3 +85,8 @@ pub fn dst_process_exit(ctx: TracePointContext) -> u32 {
 pub fn dst_fork(ctx: TracePointContext) -> u32 {
     sys_observe::try_fork(&ctx)
 }
+
+#[tracepoint]
+pub fn dst_signal_at(_ctx: TracePointContext) -> u32 {
+    sys_observe::try_signal_at()
+}

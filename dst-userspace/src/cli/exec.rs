@@ -2,7 +2,11 @@
 //! that follows it and its children; print the evidence (on stderr, so the command's stdout
 //! stays its own) and exit with the command's status.
 
-use std::{ffi::OsString, process::ExitCode};
+use std::{
+    ffi::OsString,
+    process::ExitCode,
+    sync::atomic::{AtomicI32, Ordering},
+};
 
 use dst::sys::{LaunchError, Target, launch};
 
@@ -17,6 +21,31 @@ pub struct Args {
     /// The command and its arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// SIGINT/SIGTERM/SIGHUP go to the command, so dst still reports and cleans up after it ends.
+fn forward_signals(pid: u32) {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    CHILD.store(pid as i32, Ordering::SeqCst);
+    let act = SigAction::new(
+        SigHandler::Handler(forward),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only calls kill on a pid stored in an atomic.
+        let _ = unsafe { sigaction(s, &act) };
+    }
 }
 
 pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
@@ -44,6 +73,7 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_ENVIRONMENT));
         }
     };
+    forward_signals(run.pid());
     let report = run.wait()?;
     if json {
         eprintln!("{}", serde_json::to_string_pretty(&report)?);

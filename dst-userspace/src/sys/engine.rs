@@ -20,8 +20,8 @@ use aya::{
 use dst_common::{
     MAX_SYS_RULES,
     sys::{
-        CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, SysConfig, SysCounters,
-        SysRule,
+        CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, SignalRule, SysConfig,
+        SysCounters, SysRule,
     },
 };
 use serde::Serialize;
@@ -200,6 +200,7 @@ const TP_PROGS: &[&str] = &[
     "dst_signal",
     "dst_process_exit",
     "dst_fork",
+    "dst_signal_at",
 ];
 
 /// The loaded syscall programs and the rule slots they read.
@@ -309,6 +310,46 @@ impl SysEngine {
             .map_err(prog_err(format!("attaching {SOCK_PROG} to {where_}")))?;
         self.sock_cgroups.insert(cgroup.to_path_buf());
         Ok(())
+    }
+
+    /// Arms the in-kernel process fault: the first time `pid` enters a syscall of `class`, the
+    /// kernel sends it `signal` (`bpf_send_signal`, delivered on return to user space).
+    pub fn arm_signal(
+        &mut self,
+        pid: u32,
+        signal: i32,
+        class: SyscallClass,
+    ) -> Result<(), SysError> {
+        let p: &mut TracePoint = prog(&mut self.bpf, "dst_signal_at")?;
+        for (name, _) in class.syscalls() {
+            let tp = format!("sys_enter_{name}");
+            if Path::new("/sys/kernel/tracing/events/syscalls")
+                .join(&tp)
+                .exists()
+            {
+                p.attach("syscalls", &tp).map_err(prog_err(format!(
+                    "attaching dst_signal_at to syscalls:{tp}"
+                )))?;
+            }
+        }
+        let mut m: Array<&mut MapData, SignalRule> =
+            Array::try_from(self.bpf.map_mut("DST_SYS_SIGNAL").expect("map in object"))
+                .map_err(map_err("DST_SYS_SIGNAL"))?;
+        let rule = SignalRule {
+            tgid: pid,
+            signal: signal as u32,
+            ..Default::default()
+        };
+        m.set(0, rule, 0).map_err(map_err("DST_SYS_SIGNAL"))
+    }
+
+    /// CLOCK_MONOTONIC ns at which the armed signal was sent, if it was.
+    pub fn signal_fired(&self) -> Result<Option<u64>, SysError> {
+        let m: Array<&MapData, SignalRule> =
+            Array::try_from(self.bpf.map("DST_SYS_SIGNAL").expect("map in object"))
+                .map_err(map_err("DST_SYS_SIGNAL"))?;
+        let r = m.get(&0, 0).map_err(map_err("DST_SYS_SIGNAL"))?;
+        Ok((r.fired > 0).then_some(r.fired_ns))
     }
 
     /// Targets (and observes) process `pid`; with `follow`, also the children it forks from now on.

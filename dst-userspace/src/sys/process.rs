@@ -50,6 +50,16 @@ pub enum ProcessError {
         #[source]
         source: nix::Error,
     },
+    /// The armed syscall never came.
+    #[error("process {pid} did not call {class} within {within:?}; nothing was done")]
+    NotTriggered {
+        /// The process.
+        pid: u32,
+        /// The syscall class.
+        class: &'static str,
+        /// How long dst waited.
+        within: Duration,
+    },
     /// The resumer safety process could not be started.
     #[error("starting the resumer that guarantees SIGCONT if dst dies: {0}")]
     Resumer(#[source] nix::Error),
@@ -72,6 +82,12 @@ pub struct ProcessEvidence {
     pub action: ProcessAction,
     /// The processes acted on.
     pub pids: Vec<u32>,
+    /// In-kernel trigger: the syscall class at whose entry the kernel sent the signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_syscall: Option<&'static str>,
+    /// In-kernel trigger: CLOCK_MONOTONIC ns when the kernel sent the signal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_signal_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns when every process was seen stopped (`/proc` state `T`).
     pub stopped_at_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns when every process was seen running again.
@@ -143,6 +159,8 @@ pub fn inject(
     let mut ev = ProcessEvidence {
         action,
         pids: pids.to_vec(),
+        at_syscall: None,
+        kernel_signal_ns: None,
         stopped_at_ns: None,
         resumed_at_ns: None,
         events: Vec::new(),
@@ -177,6 +195,84 @@ pub fn inject(
             let resumed = wait_until(Duration::from_secs(1), || {
                 pids.iter().all(|&p| state(p) != Some('T'))
             });
+            ev.resumed_at_ns = resumed.then(monotonic_ns);
+            std::thread::sleep(Duration::from_millis(10));
+            ev.events.extend(engine.drain_events());
+            ev.landed = stopped && resumed;
+        }
+    }
+    Ok(ev)
+}
+
+/// Like [`inject`] for one process, but the kernel sends the signal itself the first time the
+/// process enters a syscall of `class` (`bpf_send_signal`), waiting up to `within` for it.
+/// For a pause, dst then holds the process stopped for the duration and resumes it.
+/// `on_armed` runs once the kernel program is armed (tests use it to start the workload).
+pub fn inject_at_syscall(
+    engine: &mut SysEngine,
+    pid: u32,
+    action: ProcessAction,
+    class: super::SyscallClass,
+    within: Duration,
+    on_armed: &mut dyn FnMut(),
+) -> Result<ProcessEvidence, ProcessError> {
+    engine.observe_processes()?;
+    engine.add_pid(pid, false)?;
+    let (signal, resumer) = match action {
+        ProcessAction::Kill => (libc::SIGKILL, None),
+        ProcessAction::Pause(d) => (
+            libc::SIGSTOP,
+            Some(Resumer::start(&[pid], within + d + Duration::from_secs(1))?),
+        ),
+    };
+    engine.arm_signal(pid, signal, class)?;
+    on_armed();
+    let mut fired = None;
+    wait_until(within, || {
+        fired = engine.signal_fired().ok().flatten();
+        fired.is_some()
+    });
+    let Some(fired_ns) = fired else {
+        engine.arm_signal(0, 0, class)?;
+        return Err(ProcessError::NotTriggered {
+            pid,
+            class: class.name(),
+            within,
+        });
+    };
+    let mut ev = ProcessEvidence {
+        action,
+        pids: vec![pid],
+        at_syscall: Some(class.name()),
+        kernel_signal_ns: Some(fired_ns),
+        stopped_at_ns: None,
+        resumed_at_ns: None,
+        events: Vec::new(),
+        landed: false,
+    };
+    match action {
+        ProcessAction::Kill => {
+            let mut exited = false;
+            wait_until(Duration::from_secs(2), || {
+                for e in engine.drain_events() {
+                    exited |= matches!(&e, ProcessEvent::Exit { pid: p, .. } if *p == pid);
+                    ev.events.push(e);
+                }
+                exited
+            });
+            ev.landed = exited;
+        }
+        ProcessAction::Pause(d) => {
+            let stopped = wait_until(Duration::from_secs(1), || {
+                matches!(state(pid), Some('T') | None)
+            });
+            ev.stopped_at_ns = stopped.then(monotonic_ns);
+            std::thread::sleep(d);
+            signal_all(&[pid], Signal::SIGCONT)?;
+            if let Some(r) = resumer {
+                r.done();
+            }
+            let resumed = wait_until(Duration::from_secs(1), || state(pid) != Some('T'));
             ev.resumed_at_ns = resumed.then(monotonic_ns);
             std::thread::sleep(Duration::from_millis(10));
             ev.events.extend(engine.drain_events());

@@ -448,3 +448,152 @@ fn pause_stops_progress_then_resumes() {
     assert!(sig_times[1].1 - sig_times[0].1 >= pause.as_nanos() as u64);
     drop(child);
 }
+
+/// The CLI: bad input is refused with exit 64 and a reason, a class no backend can carry for a
+/// running process with exit 6; a connect fault on a running pid for a duration prints
+/// evidence whose injected count equals the failures the target logged.
+#[test]
+fn cli_inject_syscall_refuses_bad_input_and_reports_evidence() {
+    if skip_without(&["cgroup_sock_addr", "tracepoint"]) {
+        return;
+    }
+    let dst = env!("CARGO_BIN_EXE_dst");
+    let me = std::process::id().to_string();
+    for (args, code) in [
+        (
+            vec![
+                "--pid",
+                "999999999",
+                "--syscall",
+                "connect",
+                "--errno",
+                "EIO",
+            ],
+            64,
+        ),
+        (
+            vec!["--pid", &me, "--syscall", "frobnicate", "--errno", "EIO"],
+            64,
+        ),
+        (
+            vec!["--pid", &me, "--syscall", "connect", "--errno", "EWHATEVER"],
+            64,
+        ),
+        (
+            vec!["--cgroup", "/tmp", "--syscall", "connect", "--errno", "EIO"],
+            64,
+        ),
+        (
+            vec!["--pid", &me, "--syscall", "write", "--errno", "EIO"],
+            6,
+        ),
+    ] {
+        let out = Command::new(dst)
+            .args(["inject", "syscall"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(!err.trim().is_empty(), "{args:?} must say why");
+    }
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let mut target = connector(port, 10);
+    let tpid = target.0.id().to_string();
+    let mut inject = Reaped(
+        Command::new(dst)
+            .args(["--json", "inject", "syscall", "--pid", &tpid])
+            .args([
+                "--syscall",
+                "connect",
+                "--errno",
+                "ECONNREFUSED",
+                "--duration",
+                "10s",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Start the target only once dst says the fault is installed.
+    let mut err = BufReader::new(inject.0.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("installed") {
+        line.clear();
+    }
+    assert!(line.contains("installed"), "dst never installed the fault");
+    let (out, _) = go_and_collect(&mut target);
+    let fails = out.iter().filter(|l| *l == "fail").count() as u64;
+    // SIGINT ends the wait early; dst still prints the evidence.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(inject.0.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut inject.0.stdout.take().unwrap(), &mut json).unwrap();
+    assert!(inject.0.wait().unwrap().success());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    eprintln!("{json}");
+    assert_eq!(fails, 10, "{out:?}");
+    assert_eq!(v["counters"]["injected"].as_u64(), Some(fails));
+    assert_eq!(v["backend"], "cgroup_sock");
+    let seen: u64 = v["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["result"] == "ECONNREFUSED")
+        .map(|o| o["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(seen, fails);
+}
+
+/// In-kernel trigger: the kernel kills the process the first time it enters `write`
+/// (`bpf_send_signal` from a `sys_enter` tracepoint), so it gets no further than that call.
+#[test]
+fn kill_at_chosen_syscall_from_the_kernel() {
+    if skip_without(&["tracepoint", "bpf_send_signal", "ringbuf"]) {
+        return;
+    }
+    let mut child = Reaped(
+        Command::new("bash")
+            .args(["-c", "read go; echo one; echo two; echo three"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = child.0.id();
+    let mut stdin = child.0.stdin.take().unwrap();
+    let mut engine = SysEngine::load().unwrap();
+    // The process starts writing only once the kernel program is armed.
+    let ev = process::inject_at_syscall(
+        &mut engine,
+        pid,
+        ProcessAction::Kill,
+        SyscallClass::Write,
+        Duration::from_secs(10),
+        &mut || stdin.write_all(b"go\n").unwrap(),
+    )
+    .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut out).unwrap();
+    use std::os::unix::process::ExitStatusExt as _;
+    let status = child.0.wait().unwrap();
+    eprintln!(
+        "{}\nstdout: {out:?}",
+        serde_json::to_string_pretty(&ev).unwrap()
+    );
+    assert_eq!(status.signal(), Some(9));
+    assert!(ev.kernel_signal_ns.is_some() && ev.landed);
+    assert!(
+        !out.contains("two"),
+        "the process ran past the first write: {out:?}"
+    );
+    assert!(ev.events.iter().any(|e| matches!(e,
+        ProcessEvent::Exit { pid: p, killed_by: Some(s), .. } if *p == pid && s == "SIGKILL")));
+}

@@ -3,8 +3,8 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use dst::sys::{
-    SysEngine,
-    process::{ProcessAction, ProcessError, inject, resolve_pids},
+    SysEngine, SyscallClass,
+    process::{ProcessAction, ProcessError, inject, inject_at_syscall, resolve_pids},
 };
 
 use super::syscall::parse_duration;
@@ -27,6 +27,17 @@ pub struct Args {
     /// SIGSTOP the processes for this long (e.g. 5s), then SIGCONT.
     #[arg(long, value_parser = parse_duration)]
     pub pause: Option<Duration>,
+    /// With --pid: let the kernel send the signal the first time the process enters this
+    /// syscall (bpf_send_signal), e.g. `--at-syscall fsync`.
+    #[arg(long, requires = "pid", value_parser = parse_class)]
+    pub at_syscall: Option<SyscallClass>,
+    /// With --at-syscall: how long to wait for the call.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub within: Duration,
+}
+
+fn parse_class(s: &str) -> Result<SyscallClass, String> {
+    SyscallClass::parse(s).map_err(|e| e.to_string())
 }
 
 pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
@@ -48,11 +59,21 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_ENVIRONMENT));
         }
     };
-    let ev = match inject(&mut engine, &pids, action) {
+    let result = match args.at_syscall {
+        Some(class) => {
+            inject_at_syscall(&mut engine, pids[0], action, class, args.within, &mut || {})
+        }
+        None => inject(&mut engine, &pids, action),
+    };
+    let ev = match result {
         Ok(ev) => ev,
         Err(e @ ProcessError::NoSuchProcess(_)) => {
             eprintln!("dst inject process: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
+        }
+        Err(e @ ProcessError::NotTriggered { .. }) => {
+            eprintln!("dst inject process: {e}");
+            return Ok(ExitCode::from(EXIT_ENVIRONMENT));
         }
         Err(e) => return Err(e.into()),
     };

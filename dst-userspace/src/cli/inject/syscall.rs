@@ -174,9 +174,10 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let stop = stop_on_interrupt();
-    if !json {
+    {
+        // Always on stderr, also with --json: callers wait for this line before starting load.
         eprintln!(
-            "dst: {} of {:?} fail with errno {} ({}); {}",
+            "dst: installed: {} of {:?} fail with errno {} ({}); {}",
             fault.class.name(),
             fault.target,
             fault.errno,
