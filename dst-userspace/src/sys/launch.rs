@@ -225,10 +225,15 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
         supervisor = Some(Supervisor::start(parent, supervised));
     }
     let sock_fd = child_sock.as_ref().map(|s| s.as_raw_fd());
-    // SAFETY: the closure only makes async-signal-safe system calls (write, prctl, seccomp,
+    // SAFETY: the closure only makes async-signal-safe system calls (prctl, write, seccomp,
     // sendmsg, close) on memory prepared before the fork.
     unsafe {
         cmd.pre_exec(move || {
+            // The command dies with dst: a seccomp filter whose supervisor is gone would fail
+            // every notified call with ENOSYS, and nothing may outlive its owner.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::write(procs_fd, b"0".as_ptr().cast(), 1) != 1 {
                 return Err(std::io::Error::last_os_error());
             }

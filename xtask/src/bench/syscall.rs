@@ -156,6 +156,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let dst = ctx.dst.to_string_lossy().into_owned();
     let reps = 5;
+    let load_before = loadavg();
     let mut rows: Vec<(String, String, Measured)> = Vec::new();
     let mut row = |group: &str, what: &str, m: Measured| {
         eprintln!(
@@ -318,7 +319,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             row("targeted", what, m);
         }
     }
-    write_report(&rows, args, bp, bw)
+    write_report(&rows, args, bp, bw, &load_before)
 }
 
 fn which(tool: &str) -> bool {
@@ -329,11 +330,21 @@ fn which(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn write_report(
     rows: &[(String, String, Measured)],
     args: &Args,
     base_ppid: f64,
     base_write: f64,
+    load_before: &str,
 ) -> anyhow::Result<()> {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mut md = String::from("## Syscalls\n\n");
@@ -341,11 +352,14 @@ fn write_report(
         "Reproduce: `cargo xtask bench syscall` (as root; {} calls per loop, pinned to CPU {} \
          with taskset; fast rows are the median of 5 runs, dst-exec rows of 3, strace rows one \
          run). Kernel {}, {} CPUs. The loop is a plain Rust loop (`getppid()` through std, \
-         1-byte `write()` to /dev/null); \"failed\" counts calls that returned an error.\n\n",
+         1-byte `write()` to /dev/null); \"failed\" counts calls that returned an error. \
+         Load average before / after the run: {load_before} / {} (other jobs share this \
+         machine; compare rows within one run).\n\n",
         args.calls,
         args.cpu,
         kernel.trim(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
     ));
     md.push_str("| process | variant | ns/call | vs no dst | failed |\n|---|---|---:|---:|---:|\n");
     for (group, what, m) in rows {
