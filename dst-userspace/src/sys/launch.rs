@@ -117,9 +117,10 @@ pub struct Launched {
     events: Vec<ProcessEvent>,
 }
 
-/// The backend that carries `class` for a process dst launches on this build.
+/// The backend that carries `class` for a process dst launches on this build. `send` goes to
+/// seccomp: the cgroup sendmsg hooks only see unconnected UDP, seccomp sees every send call.
 pub fn backend_for_launched(class: SyscallClass) -> Backend {
-    if class.cgroup_sock() {
+    if class.cgroup_sock() && class != SyscallClass::Send {
         Backend::CgroupSock
     } else {
         Backend::Seccomp

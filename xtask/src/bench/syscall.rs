@@ -398,7 +398,7 @@ fn write_report(
     ] {
         if let (Some(d), Some(s)) = (find(dst_row), find(strace_row)) {
             notes.push_str(&format!(
-                "- {dst_row}: {:.0}x cheaper per call than {strace_row}.\n",
+                "- {dst_row}: {:.1}x cheaper per call than {strace_row}.\n",
                 s / d
             ));
         }
