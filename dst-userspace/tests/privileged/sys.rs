@@ -597,3 +597,60 @@ fn kill_at_chosen_syscall_from_the_kernel() {
     assert!(ev.events.iter().any(|e| matches!(e,
         ProcessEvent::Exit { pid: p, killed_by: Some(s), .. } if *p == pid && s == "SIGKILL")));
 }
+
+/// A comm target: connect fails for every process with that command name and no other, with
+/// the hooks on the cgroup root (so processes anywhere are covered).
+#[test]
+fn connect_refused_by_comm() {
+    if skip_without(&["cgroup_sock_addr", "tracepoint"]) {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    let dir = TempDir::new("comm");
+    let name = format!("dstc{}", std::process::id() % 100_000);
+    let link = dir.0.join(&name);
+    std::os::unix::fs::symlink("/bin/bash", &link).unwrap();
+    let script = format!(
+        "read go; for i in 1 2 3 4 5; do \
+           if : 3<>/dev/tcp/127.0.0.1/{port}; then echo ok; else echo fail; fi; done"
+    );
+    let spawn = |prog: &std::path::Path| {
+        Reaped(
+            Command::new(prog)
+                .args(["-c", &script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut target = spawn(&link);
+    let mut other = spawn(std::path::Path::new("/bin/bash"));
+    let fault = SysFault {
+        target: Target::Comm(name.clone()),
+        class: SyscallClass::Connect,
+        errno: libc::ECONNREFUSED,
+        trigger: Trigger::default(),
+        path: None,
+        duration: Some(Duration::from_secs(30)),
+    };
+    let mut inj = dst::sys::inject::inject_running(&fault, "not needed").unwrap();
+    let (t_out, _) = go_and_collect(&mut target);
+    let (o_out, _) = go_and_collect(&mut other);
+    let report = inj.report().unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&report).unwrap());
+    assert_eq!(t_out, vec!["fail"; 5], "target named {name}");
+    assert_eq!(o_out, vec!["ok"; 5], "blast radius: another bash");
+    assert_eq!(report.evidence.counters.injected, 5);
+    let seen: u64 = report
+        .evidence
+        .received
+        .iter()
+        .filter(|o| o.result == "ECONNREFUSED")
+        .map(|o| o.count)
+        .sum();
+    assert_eq!(seen, 5);
+}
