@@ -416,7 +416,9 @@ fn write_report(
     ) {
         md.push_str(&format!(
             "- Syscalls outside the faulted classes (getppid) with dst holding a fault: {d:+.1} ns \
-             per call (goal: nothing measurable; no hook is attached to them).\n"
+             per call (goal: nothing measurable). No program runs for them, but any enabled \
+             syscall tracepoint puts every task on the kernel's slower syscall-exit path \
+             (SYSCALL_WORK_SYSCALL_TRACEPOINT), which is what this row measures.\n"
         ));
     }
     if let Some(d) = delta(
