@@ -6,6 +6,10 @@
 #![no_std]
 
 pub mod net;
+pub mod sys;
 
 /// Maximum number of network fault rules active at once (size of the rule array map).
 pub const MAX_NET_RULES: u32 = 64;
+
+/// Maximum number of syscall fault rules active at once.
+pub const MAX_SYS_RULES: u32 = 32;

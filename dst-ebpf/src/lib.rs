@@ -6,6 +6,8 @@
 
 pub mod net;
 pub mod packet;
+pub mod sys;
+pub mod sys_observe;
 
 #[cfg(all(target_arch = "bpf", not(test)))]
 #[panic_handler]

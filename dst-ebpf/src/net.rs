@@ -56,7 +56,7 @@ pub enum Direction {
 /// Atomic fetch-and-add (BPF_ATOMIC | BPF_FETCH, kernel 5.12+). Written as assembly because the
 /// linker's default `generic` CPU would reject a used XADD result coming from the intrinsic.
 #[inline(always)]
-fn fetch_add(ptr: *mut u64, v: u64) -> u64 {
+pub(crate) fn fetch_add(ptr: *mut u64, v: u64) -> u64 {
     let mut val = v;
     // SAFETY: `ptr` is a valid, aligned map value for the program's duration.
     unsafe {

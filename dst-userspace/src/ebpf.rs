@@ -3,6 +3,9 @@
 /// Network fault programs (tc/TCX classifiers, cgroup_skb).
 pub static NET_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dst-net"));
 
+/// Syscall fault programs (cgroup sock hooks) and the syscall/process observers.
+pub static SYS_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dst-sys"));
+
 /// One trivial program per mechanism, for `dst probe`.
 pub static PROBE_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dst-probe"));
 

@@ -13,5 +13,6 @@ pub mod netns;
 pub mod probe;
 pub mod runner;
 pub mod selftest;
+pub mod sys;
 pub mod testing;
 pub mod verdict;

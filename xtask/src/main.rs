@@ -27,7 +27,7 @@ enum Command {
     },
     /// Checkers against ../shared/testdata (answers in MANIFEST.tsv).
     Conformance,
-    /// Benchmarks, side by side with the alternative measured in the same run.
+    /// Benchmarks, side by side with the alternative, written to BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::Bench),
 }

@@ -3,8 +3,10 @@
 mod check;
 mod daemon;
 mod demo;
+mod exec;
 mod fault;
 mod history;
+mod inject;
 mod plan;
 mod probe;
 mod run;
@@ -51,6 +53,10 @@ pub enum Command {
     Fault(fault::Args),
     /// Append operations to the daemon's durable history, or export it.
     History(history::Args),
+    /// Apply one fault now and print its evidence.
+    Inject(inject::Args),
+    /// Run a command in a fresh cgroup under a syscall fault that follows it and its children.
+    Exec(exec::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -84,6 +90,8 @@ pub fn main() -> ExitCode {
         Command::Daemon(a) => daemon::run(a, cli.json),
         Command::Fault(a) => fault::run(a, cli.json),
         Command::History(a) => history::run(a, cli.json),
+        Command::Inject(a) => inject::run(a, cli.json),
+        Command::Exec(a) => exec::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

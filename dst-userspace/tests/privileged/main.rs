@@ -9,6 +9,7 @@
 mod daemon;
 mod foundation;
 mod runner;
+mod sys;
 
 /// A namespace-name prefix unique to this test process.
 pub fn unique(prefix: &str) -> String {

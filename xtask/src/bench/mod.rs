@@ -3,6 +3,7 @@
 
 mod check;
 mod history;
+mod syscall;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,16 @@ pub enum Bench {
     Check(check::Args),
     /// Acknowledged history appends per second through the daemon vs a plain file + fsync.
     History(history::Args),
+    /// Syscall faults: cost to untargeted and targeted processes vs no dst and vs strace.
+    Syscall(syscall::Args),
+    /// (internal) The measured loop of the syscall bench: `loop getppid|write N`.
+    #[command(hide = true, name = "loop")]
+    Loop {
+        /// getppid or write.
+        kind: String,
+        /// Iterations.
+        n: u64,
+    },
 }
 
 /// Runs the chosen benchmark.
@@ -22,6 +33,8 @@ pub fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Check(a) => check::run(&a),
         Bench::History(a) => history::run(&a),
+        Bench::Syscall(a) => syscall::run(&a),
+        Bench::Loop { kind, n } => syscall::measured_loop(&kind, n),
     }
 }
 

@@ -1,0 +1,252 @@
+//! Observation that closes the loop: what targeted processes actually received from their
+//! syscalls (per tgid, syscall and return value), which signals they were sent, how they ended
+//! (ring buffer), and which children they forked (so targets follow them).
+//!
+//! Every program filters by target first (a hash lookup on the tgid, then the cgroup id, then
+//! the comm only when a comm target exists) and returns at once for everything else.
+
+use aya_ebpf::{
+    bindings::BPF_NOEXIST,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
+    },
+    macros::map,
+    maps::{HashMap, RingBuf},
+    programs::TracePointContext,
+};
+use dst_common::sys::{
+    CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, ProcState, SignalRule,
+};
+
+use crate::{
+    net::fetch_add,
+    sys::{CGROUPS, COMMS, CONFIG, FOLLOW_BIT, TGIDS, root_of},
+};
+
+/// What targeted processes received: (tgid, syscall, return value) → count.
+#[map(name = "DST_SYS_OBS")]
+pub static OBS: HashMap<ObsKey, u64> = HashMap::with_max_entries(8192, 0);
+
+/// Exit status and last signal of targeted processes until they end.
+#[map(name = "DST_SYS_PROCS")]
+pub static PROCS: HashMap<u32, ProcState> = HashMap::with_max_entries(8192, 0);
+
+/// Process events (exits, signals) for userspace.
+#[map(name = "DST_SYS_EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// Slot 0: the in-kernel process fault (signal at a chosen syscall).
+#[map(name = "DST_SYS_SIGNAL")]
+pub static SIGNAL: aya_ebpf::maps::Array<SignalRule> =
+    aya_ebpf::maps::Array::with_max_entries(1, 0);
+
+/// `syscalls:sys_enter_*`: the armed process entered the chosen syscall; send the signal once.
+#[inline(always)]
+pub fn try_signal_at() -> u32 {
+    let Some(r) = SIGNAL.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: valid, aligned map value; `fired` is only updated atomically.
+    unsafe {
+        if (*r).tgid == 0 || (*r).tgid != current_tgid() {
+            return 0;
+        }
+        if fetch_add(&raw mut (*r).fired, 1) == 0 {
+            (*r).fired_ns = bpf_ktime_get_ns();
+            let (tgid, sig) = ((*r).tgid, (*r).signal as i32);
+            aya_ebpf::helpers::generated::bpf_send_signal(sig as u32);
+            // The signal_generate observer cannot run inside this program (BPF programs do
+            // not nest on a CPU), so record the signal here.
+            let mut st = PROCS.get_ptr(tgid).map_or(
+                ProcState {
+                    exit_code: -1,
+                    signal: 0,
+                },
+                |p| *p,
+            );
+            st.signal = sig;
+            let _ = PROCS.insert(tgid, st, 0);
+            emit(EVENT_SIGNAL, tgid, -1, sig, [0; 16]);
+        }
+    }
+    0
+}
+
+/// Whether the current process is observed (targeted by tgid, cgroup or comm).
+#[inline(always)]
+fn observed(tgid: u32) -> bool {
+    if root_of(tgid).is_some() {
+        return true;
+    }
+    // SAFETY: helper without preconditions.
+    let cg = unsafe { bpf_get_current_cgroup_id() };
+    if CGROUPS.get_ptr(cg).is_some() {
+        return true;
+    }
+    let has_comm = CONFIG
+        .get(0)
+        .is_some_and(|c| c.flags & CONFIG_HAS_COMM != 0);
+    has_comm && bpf_get_current_comm().is_ok_and(|c| COMMS.get_ptr(c).is_some())
+}
+
+#[inline(always)]
+fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+/// `syscalls:sys_exit_*`: count the return value a targeted process received.
+#[inline(always)]
+pub fn try_sys_exit(ctx: &TracePointContext) -> u32 {
+    let tgid = current_tgid();
+    if !observed(tgid) {
+        return 0;
+    }
+    // SAFETY: sys_exit_* layout: __syscall_nr (int) at 8, ret (long) at 16.
+    let (nr, ret) = unsafe {
+        (
+            ctx.read_at::<i32>(8).unwrap_or(-1),
+            ctx.read_at::<i64>(16).unwrap_or(0),
+        )
+    };
+    let key = ObsKey {
+        tgid,
+        nr: nr as u32,
+        ret: if ret < 0 { ret } else { 0 },
+    };
+    if let Some(v) = OBS.get_ptr_mut(key) {
+        fetch_add(v, 1);
+    } else if OBS.insert(key, 1, BPF_NOEXIST as u64).is_err() {
+        // Another CPU inserted it first.
+        if let Some(v) = OBS.get_ptr_mut(key) {
+            fetch_add(v, 1);
+        }
+    }
+    0
+}
+
+/// `syscalls:sys_enter_exit_group`: remember the status a targeted process exits with.
+#[inline(always)]
+pub fn try_exit_group(ctx: &TracePointContext) -> u32 {
+    let tgid = current_tgid();
+    if !observed(tgid) {
+        return 0;
+    }
+    // SAFETY: sys_enter_exit_group layout: error_code (long slot) at 16.
+    let code = unsafe { ctx.read_at::<i64>(16).unwrap_or(-1) } as i32;
+    let mut st = PROCS.get_ptr(tgid).map_or(
+        ProcState {
+            exit_code: -1,
+            signal: 0,
+        },
+        // SAFETY: plain copy of a map value.
+        |p| unsafe { *p },
+    );
+    st.exit_code = code;
+    let _ = PROCS.insert(tgid, st, 0);
+    0
+}
+
+/// `signal:signal_generate`: record signals sent to targeted processes (SIGKILL, SIGSTOP,
+/// SIGCONT …) with the kernel's time, and remember the last one.
+#[inline(always)]
+pub fn try_signal(ctx: &TracePointContext) -> u32 {
+    // SAFETY: signal_generate layout: sig at 8, pid at 36, result at 44.
+    let (sig, pid, result) = unsafe {
+        (
+            ctx.read_at::<i32>(8).unwrap_or(0),
+            ctx.read_at::<i32>(36).unwrap_or(0),
+            ctx.read_at::<i32>(44).unwrap_or(-1),
+        )
+    };
+    // result 0 = TRACE_SIGNAL_DELIVERED (queued); 1 = ignored, which is how a default SIGCONT
+    // is reported after it has woken the process; other results did nothing.
+    const SIGCONT: i32 = 18;
+    let woke = result == 1 && sig == SIGCONT;
+    if (result != 0 && !woke) || pid <= 0 || root_of(pid as u32).is_none() {
+        return 0;
+    }
+    let tgid = pid as u32;
+    if result == 0 {
+        let mut st = PROCS.get_ptr(tgid).map_or(
+            ProcState {
+                exit_code: -1,
+                signal: 0,
+            },
+            // SAFETY: plain copy of a map value.
+            |p| unsafe { *p },
+        );
+        st.signal = sig;
+        let _ = PROCS.insert(tgid, st, 0);
+    }
+    emit(EVENT_SIGNAL, tgid, -1, sig, [0; 16]);
+    0
+}
+
+/// `sched:sched_process_exit`: when the last thread of a targeted process ends, send its exit
+/// status and last signal to userspace and forget it.
+#[inline(always)]
+pub fn try_process_exit(ctx: &TracePointContext) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
+    if tid != tgid && root_of(tid).is_some() {
+        // A thread of a followed process was recorded by the fork tracker; forget it.
+        let _ = TGIDS.remove(tid);
+    }
+    // SAFETY: sched_process_exit layout: group_dead (bool) at 32.
+    let group_dead = unsafe { ctx.read_at::<u8>(32).unwrap_or(0) };
+    if group_dead == 0 {
+        return 0;
+    }
+    if !observed(tgid) {
+        return 0;
+    }
+    let st = PROCS.get_ptr(tgid).map_or(
+        ProcState {
+            exit_code: -1,
+            signal: 0,
+        },
+        // SAFETY: plain copy of a map value.
+        |p| unsafe { *p },
+    );
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    emit(EVENT_EXIT, tgid, st.exit_code, st.signal, comm);
+    let _ = PROCS.remove(tgid);
+    if root_of(tgid).is_some_and(|r| r as u32 != tgid) {
+        // A followed child: drop it so the map only holds live processes (roots stay, the
+        // rules name them).
+        let _ = TGIDS.remove(tgid);
+    }
+    0
+}
+
+/// `sched:sched_process_fork`: a followed target forked; target the child too.
+#[inline(always)]
+pub fn try_fork(ctx: &TracePointContext) -> u32 {
+    let tgid = current_tgid();
+    let Some(root) = root_of(tgid) else { return 0 };
+    if root & FOLLOW_BIT == 0 {
+        return 0;
+    }
+    // SAFETY: sched_process_fork layout: child_pid at 20.
+    let child = unsafe { ctx.read_at::<i32>(20).unwrap_or(0) };
+    if child > 0 {
+        let _ = TGIDS.insert(child as u32, root, 0);
+    }
+    0
+}
+
+#[inline(always)]
+fn emit(kind: u32, tgid: u32, exit_code: i32, signal: i32, comm: [u8; 16]) {
+    if let Some(mut e) = EVENTS.reserve::<ProcEvent>(0) {
+        e.write(ProcEvent {
+            kind,
+            tgid,
+            exit_code,
+            signal,
+            // SAFETY: helper without preconditions.
+            time_ns: unsafe { bpf_ktime_get_ns() },
+            comm,
+        });
+        e.submit(0);
+    }
+}

@@ -1,0 +1,213 @@
+//! Syscall faults on processes that are already running (`dst inject syscall`): resolve the
+//! target (pid, cgroup, comm), pick the backend that can carry the syscall class for a running
+//! process or refuse with the reason, install the rule and read its evidence.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{
+    SysEngine, SysError, SysFault, SyscallClass,
+    engine::{ProcessEvent, monotonic_ns},
+    launch::FaultEvidence,
+    spec::{SysSpecError, Target, comm_bytes},
+};
+use crate::{
+    cgroup::{Cgroup, CgroupError, cgroup2_mount},
+    probe::Backend,
+};
+
+/// Errors of injecting into running processes.
+#[derive(Debug, thiserror::Error)]
+pub enum InjectError {
+    /// The fault is invalid.
+    #[error(transparent)]
+    Spec(#[from] SysSpecError),
+    /// The pid does not exist.
+    #[error("process {0} does not exist; check the pid with `ps -p {0}`")]
+    NoSuchProcess(u32),
+    /// The cgroup is not usable.
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    /// No backend can carry this class for a running process here.
+    #[error(
+        "no backend can fail {class} calls of a running process on this kernel: {reason}; \
+         for a process dst launches use `dst exec --syscall {class} ... -- CMD` (seccomp supervisor)"
+    )]
+    NoBackend {
+        /// The class.
+        class: &'static str,
+        /// Why the kernel backends are out.
+        reason: String,
+    },
+    /// The kernel engine failed.
+    #[error(transparent)]
+    Engine(#[from] SysError),
+}
+
+/// Builds a target from CLI-style options, checking that it exists.
+pub fn resolve_target(
+    pid: Option<u32>,
+    children: bool,
+    cgroup: Option<&Path>,
+    comm: Option<&str>,
+) -> Result<Target, InjectError> {
+    if let Some(p) = pid {
+        if !Path::new(&format!("/proc/{p}")).exists() {
+            return Err(InjectError::NoSuchProcess(p));
+        }
+        return Ok(Target::Pid { pid: p, children });
+    }
+    if let Some(c) = cgroup {
+        let cg = Cgroup::open(c)?;
+        return Ok(Target::Cgroup {
+            id: cg.id()?,
+            path: cg.path().to_path_buf(),
+        });
+    }
+    let c = comm.unwrap_or_default();
+    if c.len() > 15 {
+        return Err(SysSpecError::CommTooLong(c.to_string()).into());
+    }
+    Ok(Target::Comm(c.to_string()))
+}
+
+/// The cgroup v2 directory of a running process (`0::/path` in /proc/PID/cgroup).
+pub fn cgroup_of(pid: u32) -> Result<PathBuf, InjectError> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|_| InjectError::NoSuchProcess(pid))?;
+    let rel = s
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/")
+        .trim_start_matches('/');
+    Ok(cgroup2_mount()?.join(rel))
+}
+
+/// The backend that carries `class` for a running process, or why none can.
+/// `lsm_reason` says why BPF LSM is out (from `dst probe`).
+pub fn backend_for_running(class: SyscallClass, lsm_reason: &str) -> Result<Backend, InjectError> {
+    if class.cgroup_sock() {
+        return Ok(Backend::CgroupSock);
+    }
+    Err(InjectError::NoBackend {
+        class: class.name(),
+        reason: format!(
+            "the cgroup sock hooks only cover connect/bind/socket/UDP sendto; BPF LSM and \
+             fmod_ret: {lsm_reason}"
+        ),
+    })
+}
+
+/// A live syscall fault on running processes.
+pub struct Injection {
+    engine: SysEngine,
+    slot: u32,
+    fault: SysFault,
+    backend: Backend,
+}
+
+/// Installs `fault` on its (running) target with the kernel backend. Nothing stays installed
+/// if any step fails.
+pub fn inject_running(fault: &SysFault, lsm_reason: &str) -> Result<Injection, InjectError> {
+    fault.validate()?;
+    let backend = backend_for_running(fault.class, lsm_reason)?;
+    let mut engine = SysEngine::load()?;
+    let hook_cgroup = match &fault.target {
+        Target::Pid { pid, children } => {
+            engine.add_pid(*pid, *children)?;
+            cgroup_of(*pid)?
+        }
+        Target::Cgroup { path, id } => {
+            engine.add_cgroup(*id)?;
+            path.clone()
+        }
+        Target::Comm(c) => {
+            engine.add_comm(comm_bytes(c))?;
+            cgroup2_mount()?
+        }
+    };
+    engine.attach_sock(&hook_cgroup)?;
+    engine.observe_class(fault.class)?;
+    engine.observe_processes()?;
+    let expires = fault
+        .duration
+        .map_or(0, |d| monotonic_ns() + d.as_nanos() as u64);
+    let slot = engine.apply(&[fault.to_rule(0, expires)?])?[0];
+    Ok(Injection {
+        engine,
+        slot,
+        fault: fault.clone(),
+        backend,
+    })
+}
+
+/// Evidence of a running injection plus the process events seen so far.
+#[derive(Debug, Serialize)]
+pub struct InjectionReport {
+    /// The fault's evidence.
+    #[serde(flatten)]
+    pub evidence: FaultEvidence,
+    /// Exits and signals of the targeted processes.
+    pub events: Vec<ProcessEvent>,
+}
+
+impl Injection {
+    /// Current evidence.
+    pub fn report(&mut self) -> Result<InjectionReport, InjectError> {
+        let counters = self.engine.counters(self.slot)?;
+        let names: Vec<&str> = self
+            .fault
+            .class
+            .syscalls()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        let received = self
+            .engine
+            .observations()?
+            .into_iter()
+            .filter(|o| names.contains(&o.syscall.as_str()))
+            .collect();
+        Ok(InjectionReport {
+            evidence: FaultEvidence {
+                fault: self.fault.clone(),
+                backend: self.backend,
+                in_kernel: true,
+                landed: counters.injected > 0,
+                counters,
+                received,
+            },
+            events: self.engine.drain_events(),
+        })
+    }
+
+    /// Removes the fault (the links go when the injection is dropped).
+    pub fn clear(&mut self) -> Result<(), InjectError> {
+        Ok(self.engine.clear(self.slot)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_classes_of_running_processes_are_refused_with_a_reason() {
+        let e = backend_for_running(SyscallClass::Write, "EPERM at load").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("dst exec") && msg.contains("EPERM"), "{msg}");
+        assert_eq!(
+            backend_for_running(SyscallClass::Connect, "").unwrap(),
+            Backend::CgroupSock
+        );
+    }
+
+    #[test]
+    fn missing_pids_are_refused() {
+        assert!(matches!(
+            resolve_target(Some(u32::MAX - 1), false, None, None),
+            Err(InjectError::NoSuchProcess(_))
+        ));
+    }
+}

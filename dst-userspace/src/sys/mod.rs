@@ -1,0 +1,14 @@
+//! The syscall and process fault engine in userspace: fault specs, the kernel engine (cgroup
+//! sock hooks + observers), the seccomp user-notification supervisor for processes dst
+//! launches, process faults (kill, pause) and the evidence that ties them together.
+
+pub mod engine;
+pub mod inject;
+pub mod launch;
+pub mod process;
+pub mod seccomp;
+pub mod spec;
+
+pub use engine::{Observation, ProcessEvent, SysEngine, SysError, SysEvidenceCounters};
+pub use launch::{FaultEvidence, LaunchError, LaunchReport, Launched, launch};
+pub use spec::{SysFault, SysSpecError, SyscallClass, Target, Trigger};
