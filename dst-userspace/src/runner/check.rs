@@ -185,9 +185,23 @@ pub fn run(binding: &CheckerBinding, ops: Vec<Op>) -> (CheckerOutcome, Option<Ch
         } else {
             binding.timeout
         });
-        let result = match binding.model.as_str() {
-            "cas-register" => check_per_key(&CasRegister, &client, &budget),
-            _ => linearizable::check(&Set, &client, &budget),
+        let result: Result<CheckResult, String> = match binding.model.as_str() {
+            "cas-register" => {
+                check_per_key(&CasRegister, &client, &budget).map_err(|e| e.to_string())
+            }
+            "set" => linearizable::check(&Set, &client, &budget).map_err(|e| e.to_string()),
+            // Any other checker (exec client): the checkers crate's own dispatch by name.
+            other => match other.parse::<checkers::cli::Checker>() {
+                Ok(c) => checkers::cli::check_history(
+                    &history,
+                    checkers::format::Format::Jsonl,
+                    c,
+                    budget,
+                )
+                .map(|r| r.result)
+                .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
         };
         match result {
             Ok(r) => {
@@ -206,13 +220,8 @@ pub fn run(binding: &CheckerBinding, ops: Vec<Op>) -> (CheckerOutcome, Option<Ch
                 }
                 report.linearizable = Some(r);
             }
-            Err(e) => {
-                return (
-                    CheckerOutcome::Error {
-                        message: e.to_string(),
-                    },
-                    Some(report),
-                );
+            Err(message) => {
+                return (CheckerOutcome::Error { message }, Some(report));
             }
         }
     }

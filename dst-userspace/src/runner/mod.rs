@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod etcd;
+pub mod exec;
 pub mod log;
 pub mod nemesis;
 pub mod redis;

@@ -81,6 +81,34 @@ pub enum Client {
     EtcdRegister,
     /// Redis: SADD to the primary (host 1), SMEMBERS from the client's own host.
     RedisSet,
+    /// Any system: a user command per operation (see [`ExecClient`]).
+    Exec,
+}
+
+/// The `exec` client: `command` runs through `sh -c` inside the client's host namespace, once
+/// per operation, with placeholders `{f}`, `{key}`, `{value}`, `{addr}` (the client's host),
+/// `{addrN}`, `{port}` and the same values in `DST_F`, `DST_KEY`, `DST_VALUE`, `DST_ADDR`.
+/// Exit 0 = `ok` (stdout, parsed as JSON when it is, is the result; empty = the argument),
+/// exit 1 = `fail` (certainly not applied), any other exit or the timeout = `info`; a command
+/// killed by a signal is a client crash (HARNESS_ERROR).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecClient {
+    /// The command per operation.
+    pub command: String,
+    /// `f` of write operations (their values are unique integers).
+    #[serde(default = "default_write_f")]
+    pub write: String,
+    /// `f` of read operations (no argument).
+    #[serde(default = "default_read_f")]
+    pub read: String,
+}
+
+fn default_write_f() -> String {
+    "add".into()
+}
+fn default_read_f() -> String {
+    "read".into()
 }
 
 /// Operations the clients issue.
@@ -108,6 +136,9 @@ pub struct Workload {
     /// After the workload and every nemesis end: wait this long, then each client reads every key.
     #[serde(default = "default_settle", with = "humantime_serde")]
     pub settle: Duration,
+    /// For `client = "exec"`: the command and the operation names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecClient>,
 }
 
 fn default_read_share() -> f64 {
@@ -294,16 +325,41 @@ impl Scenario {
             }
         }
         let model = match self.workload.client {
-            Client::KvSet | Client::RedisSet => "set",
-            Client::EtcdRegister => "cas-register",
+            Client::KvSet | Client::RedisSet => Some("set"),
+            Client::EtcdRegister => Some("cas-register"),
+            Client::Exec => None,
         };
-        if self.checker.model != model {
+        match model {
+            Some(model) if self.checker.model != model => {
+                return Err(invalid(
+                    "checker.model",
+                    format!(
+                        "{:?}: the {:?} client records {model} histories; use \"{model}\"",
+                        self.checker.model, self.workload.client
+                    ),
+                ));
+            }
+            None if self
+                .checker
+                .model
+                .parse::<checkers::cli::Checker>()
+                .is_err() =>
+            {
+                return Err(invalid(
+                    "checker.model",
+                    format!(
+                        "{:?} is not a checker; one of {}",
+                        self.checker.model,
+                        checkers::cli::Checker::NAMES.join(", ")
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if (self.workload.client == Client::Exec) != self.workload.exec.is_some() {
             return Err(invalid(
-                "checker.model",
-                format!(
-                    "{:?}: the {:?} client records {model} histories; use \"{model}\"",
-                    self.checker.model, self.workload.client
-                ),
+                "workload.exec",
+                "give [workload.exec] exactly when client = \"exec\"",
             ));
         }
         for (i, inv) in self.checker.invariants.iter().enumerate() {

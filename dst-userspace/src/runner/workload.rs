@@ -26,6 +26,16 @@ pub enum WorkloadError {
     /// A client thread panicked.
     #[error("client {0} crashed (panicked); its history is incomplete")]
     ClientCrashed(usize),
+    /// An exec client's command was killed by a signal.
+    #[error(
+        "client {client}: its command was killed by signal {signal} (a crash of the test client)"
+    )]
+    Crashed {
+        /// Client number.
+        client: usize,
+        /// The signal.
+        signal: i32,
+    },
     /// The client's async runtime could not start.
     #[error("starting a client runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -217,6 +227,7 @@ pub fn run(
                     Client::RedisSet => {
                         super::redis::client(c, w, hosts, port, log, seed, start, end)
                     }
+                    Client::Exec => super::exec::client(c, w, hosts, port, log, seed, start, end),
                 })
             })
             .collect();

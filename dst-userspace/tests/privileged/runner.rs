@@ -257,3 +257,37 @@ fn redis_async_replica_misses_acknowledged_adds() {
     assert!(o.decision.reasons.join(" ").contains("no-lost-writes"));
     assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
 }
+
+/// The generic exec client (a shell command per operation) drives the example service: the
+/// same decided verdicts as the built-in client; a command killed by a signal is a client crash.
+#[test]
+fn exec_client_decides_and_a_crashing_client_is_a_harness_error() {
+    let text = include_str!("../../../examples/scenarios/replicated-kv-exec.toml");
+    let mut s = Scenario::parse(text).unwrap();
+    s.workload.duration = Duration::from_secs(5);
+    s.nemesis[0].start = Duration::from_secs(1);
+    s.nemesis[0].duration = Duration::from_secs(3);
+    s.run.min_ops = 60;
+    s.validate().unwrap();
+    let mut unsafe_ = s.clone();
+    unsafe_.sut.start.push_str(" --unsafe");
+    let (o, _d) = run(&unsafe_, "exec-unsafe", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Fail,
+        "{:?}",
+        o.decision.reasons
+    );
+
+    let mut crash = s.clone();
+    crash.workload.exec.as_mut().unwrap().command = "kill -9 $$".into();
+    crash.nemesis.clear();
+    let (o, _d) = run(&crash, "exec-crash", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::HarnessError,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.decision.reasons.join(" ").contains("signal 9"));
+}
