@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
 mod demo;
+mod inject;
 mod probe;
 
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ pub enum Command {
     Probe(probe::Args),
     /// Run the built-in demonstration: namespaces, a seeded fault, and its landing evidence.
     Demo(demo::Args),
+    /// Apply a fault in the foreground until its duration ends or Ctrl-C, then print evidence.
+    Inject(inject::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe(a) => probe::run(a, cli.json),
         Command::Demo(a) => demo::run(a, cli.json),
+        Command::Inject(a) => inject::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

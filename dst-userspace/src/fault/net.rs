@@ -137,6 +137,9 @@ pub struct Schedule {
     pub expiry: Option<Duration>,
 }
 
+/// Longest a reordered packet is held when no later packet comes to overtake it.
+pub const REORDER_MAX_HOLD: Duration = Duration::from_millis(500);
+
 /// Default kernel-enforced expiry for a fault without duration or explicit expiry.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
 
@@ -275,16 +278,33 @@ impl NetFaultSpec {
     pub fn to_engine_fault(&self, at: &str, default_seed: u64) -> Result<NetFault, FaultFileError> {
         let action = match self.action {
             NetAction::Drop { probability } => Action::Drop { probability },
-            ref other => {
-                return Err(invalid(
-                    format!("{at}.action.kind"),
-                    format!(
-                        "{} is not carried by this build yet (drop is)",
-                        kind_name(other)
-                    ),
-                ));
-            }
+            NetAction::Delay {
+                base,
+                jitter,
+                distribution,
+            } => Action::Delay {
+                base_ns: base.as_nanos() as u64,
+                jitter_ns: jitter.as_nanos() as u64,
+                normal: distribution == Distribution::Normal,
+            },
+            NetAction::Reorder { probability, gap } => Action::Reorder {
+                probability,
+                gap,
+                max_hold_ns: REORDER_MAX_HOLD.as_nanos() as u64,
+            },
+            NetAction::Duplicate { probability } => Action::Duplicate { probability },
+            NetAction::Corrupt { probability } => Action::Corrupt { probability },
+            NetAction::Rate { bits_per_sec } => Action::Rate { bits_per_sec },
         };
+        if self.target.cgroup.is_some() && self.target.dev.is_none() && action.kind() != "drop" {
+            return Err(invalid(
+                format!("{at}.action.kind"),
+                format!(
+                    "{} needs a dev target: cgroup_skb programs can only drop",
+                    kind_name(&self.action)
+                ),
+            ));
+        }
         let mut f = NetFault::new(action);
         f.direction = self.direction;
         f.proto = self.proto.map_or(0, Proto::number);

@@ -8,7 +8,7 @@ use std::os::fd::AsFd as _;
 
 use aya::{
     Ebpf,
-    maps::{Array, MapData, PerCpuArray},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, LinkOrder, SchedClassifier, TcAttachType,
         tc::{NlOptions, TcAttachOptions},
@@ -16,11 +16,15 @@ use aya::{
 };
 use dst_common::{
     MAX_NET_RULES,
-    net::{NetCounters, NetRule, RuleSeq},
+    net::{DelayTaps, NetCounters, NetRule, RuleSeq, TapReturn},
 };
 use serde::Serialize;
 
-use super::spec::{Direction, NetFault, SpecError};
+use super::{
+    delayline::{self, DelayLine, SharedRules},
+    spec::{Direction, NetFault, SpecError},
+    tap::Tap,
+};
 use crate::{cgroup::Cgroup, ebpf};
 
 /// Errors of the network engine.
@@ -58,6 +62,20 @@ pub enum NetError {
     /// The slot does not hold a fault.
     #[error("no network fault in slot {0}")]
     NoSuchSlot(u32),
+    /// The delay line's TAP device could not be created.
+    #[error(
+        "creating delay-line TAP {name}: {source}; the delay line needs /dev/net/tun (modprobe tun) and CAP_NET_ADMIN"
+    )]
+    Tap {
+        /// TAP name.
+        name: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An interface name did not resolve in the namespace.
+    #[error("interface {0:?} not found in this network namespace; list them with `ip link`")]
+    NoSuchInterface(String),
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> NetError {
@@ -141,18 +159,20 @@ pub struct NetEngine {
     bpf: Ebpf,
     used: [bool; MAX_NET_RULES as usize],
     limit: u32,
+    delay_lines: Vec<SharedRules>,
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
 const PROG_TC_EGRESS: &str = "dst_tc_egress";
 const PROG_CG_INGRESS: &str = "dst_cg_ingress";
 const PROG_CG_EGRESS: &str = "dst_cg_egress";
+const PROG_TAP_RETURN: &str = "dst_tap_return";
 
 impl NetEngine {
     /// Loads the object and its programs (nothing is attached yet).
     pub fn load() -> Result<Self, NetError> {
         let mut bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
-        for name in [PROG_TC_INGRESS, PROG_TC_EGRESS] {
+        for name in [PROG_TC_INGRESS, PROG_TC_EGRESS, PROG_TAP_RETURN] {
             let p: &mut SchedClassifier = prog(&mut bpf, name)?;
             p.load().map_err(|source| NetError::Program {
                 what: format!("loading {name}"),
@@ -170,6 +190,7 @@ impl NetEngine {
             bpf,
             used: [false; MAX_NET_RULES as usize],
             limit: 0,
+            delay_lines: Vec::new(),
         })
     }
 
@@ -243,6 +264,136 @@ impl NetEngine {
         Ok(())
     }
 
+    /// Creates the delay line for `iface` (in the calling thread's network namespace): one TAP
+    /// per direction, the return program on each TAP's ingress, and the map entries that make
+    /// the classifiers redirect delay/reorder/rate packets there. Attach the classifiers with
+    /// [`NetEngine::attach_tc`] as well. The returned line stops (releasing what it holds) and
+    /// the TAPs vanish when it is dropped; call [`NetEngine::detach_delay_line`] first.
+    pub fn attach_delay_line(
+        &mut self,
+        iface: &str,
+        dir: Direction,
+    ) -> Result<DelayLine, NetError> {
+        let ifindex = nix::net::if_::if_nametoindex(iface)
+            .map_err(|_| NetError::NoSuchInterface(iface.to_string()))?;
+        let mut taps = Vec::new();
+        let mut entry = DelayTaps::default();
+        for (ingress, wanted) in [
+            (true, dir != Direction::Egress),
+            (false, dir != Direction::Ingress),
+        ] {
+            if !wanted {
+                continue;
+            }
+            let name = format!("dstd{ifindex}{}", if ingress { 'i' } else { 'e' });
+            let tap = Tap::create(&name).map_err(|source| NetError::Tap {
+                name: name.clone(),
+                source,
+            })?;
+            crate::netlink::Netlink::new()
+                .and_then(|nl| nl.link_up(tap.ifindex))
+                .map_err(|e| NetError::Tap {
+                    name: name.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            let p: &mut SchedClassifier = prog(&mut self.bpf, PROG_TAP_RETURN)?;
+            p.attach_with_options(
+                &name,
+                TcAttachType::Ingress,
+                TcAttachOptions::TcxOrder(LinkOrder::default()),
+            )
+            .or_else(|_| {
+                let _ = aya::programs::tc::qdisc_add_clsact(&name);
+                p.attach_with_options(
+                    &name,
+                    TcAttachType::Ingress,
+                    TcAttachOptions::Netlink(NlOptions::default()),
+                )
+            })
+            .map_err(|source| NetError::Program {
+                what: format!("attaching {PROG_TAP_RETURN} to {name}"),
+                source,
+            })?;
+            let mut ret: HashMap<&mut MapData, u32, TapReturn> =
+                HashMap::try_from(self.bpf.map_mut("DST_NET_TAP_RETURN").expect("map in object"))
+                    .map_err(map_err("DST_NET_TAP_RETURN"))?;
+            ret.insert(
+                tap.ifindex,
+                TapReturn {
+                    ifindex,
+                    ingress: u32::from(ingress),
+                },
+                0,
+            )
+            .map_err(map_err("DST_NET_TAP_RETURN"))?;
+            if ingress {
+                entry.ingress_tap = tap.ifindex;
+            } else {
+                entry.egress_tap = tap.ifindex;
+            }
+            taps.push((tap, delayline::dir_flag(ingress)));
+        }
+        let shared = SharedRules::default();
+        {
+            // Faults already live are served by the new line too.
+            let rules: Array<&MapData, NetRule> =
+                Array::try_from(self.bpf.map("DST_NET_RULES").expect("map in object"))
+                    .map_err(map_err("DST_NET_RULES"))?;
+            for slot in (0..MAX_NET_RULES).filter(|&i| self.used[i as usize]) {
+                if let Ok(r) = rules.get(&slot, 0) {
+                    delayline::register(&shared, slot, r);
+                }
+            }
+        }
+        let line = DelayLine::start(
+            taps,
+            shared.clone(),
+            self.map_id("DST_NET_SEQ")?,
+            self.map_id("DST_NET_COUNTERS")?,
+        )
+        .map_err(map_err("delay line"))?;
+        let mut t: HashMap<&mut MapData, u32, DelayTaps> =
+            HashMap::try_from(self.bpf.map_mut("DST_NET_TAPS").expect("map in object"))
+                .map_err(map_err("DST_NET_TAPS"))?;
+        t.insert(ifindex, entry, 0).map_err(map_err("DST_NET_TAPS"))?;
+        self.delay_lines.push(shared);
+        Ok(line)
+    }
+
+    /// Stops redirecting to `line`'s TAPs (call before dropping the line).
+    pub fn detach_delay_line(&mut self, line: &DelayLine) -> Result<(), NetError> {
+        let shared = line.shared();
+        self.delay_lines.retain(|s| !std::sync::Arc::ptr_eq(s, &shared));
+        let mut t: HashMap<&mut MapData, u32, DelayTaps> =
+            HashMap::try_from(self.bpf.map_mut("DST_NET_TAPS").expect("map in object"))
+                .map_err(map_err("DST_NET_TAPS"))?;
+        let keys: Vec<u32> = t.keys().filter_map(Result::ok).collect();
+        for k in keys {
+            if let Ok(v) = t.get(&k, 0)
+                && line
+                    .taps
+                    .iter()
+                    .any(|(_, idx, _)| *idx == v.ingress_tap || *idx == v.egress_tap)
+            {
+                let _ = t.remove(&k);
+            }
+        }
+        Ok(())
+    }
+
+    fn map_id(&self, name: &'static str) -> Result<u32, NetError> {
+        let data = match self.bpf.map(name).expect("map in object") {
+            Map::Array(d) | Map::PerCpuArray(d) | Map::HashMap(d) => d,
+            _ => {
+                return Err(NetError::Map {
+                    map: name,
+                    source: aya::maps::MapError::InvalidName { name: name.into() },
+                });
+            }
+        };
+        data.info().map(|i| i.id()).map_err(map_err(name))
+    }
+
     /// Installs a set of faults atomically: either every fault gets a slot and is live, or none
     /// is written. Returns the slots in order.
     pub fn apply(&mut self, faults: &[(NetFault, u64, u64)]) -> Result<Vec<u32>, NetError> {
@@ -256,6 +407,11 @@ impl NetEngine {
             .collect();
         if free.len() < rules.len() {
             return Err(NetError::Full);
+        }
+        for (slot, rule) in free.iter().zip(&rules) {
+            for line in &self.delay_lines {
+                delayline::register(line, *slot, *rule);
+            }
         }
         let mut written = Vec::new();
         for (slot, rule) in free.iter().zip(&rules) {
@@ -330,6 +486,9 @@ impl NetEngine {
         }
         self.write_rule(slot, &NetRule::default())?;
         self.used[slot as usize] = false;
+        for line in &self.delay_lines {
+            delayline::retire(line, slot);
+        }
         Ok(())
     }
 
