@@ -323,7 +323,15 @@ fn run(taps: Vec<(Tap, u32)>, shared: SharedRules, stop: Arc<AtomicBool>, kernel
         let now = monotonic_ns();
         while heap.peek().is_some_and(|p| stopping || p.release_ns <= now) {
             let p = heap.pop().expect("peeked");
-            release(&mut taps, &shared, p.tap, p.slot, p.arrived_ns, &p.frame, None);
+            release(
+                &mut taps,
+                &shared,
+                p.tap,
+                p.slot,
+                p.arrived_ns,
+                &p.frame,
+                None,
+            );
         }
         if !held.is_empty() {
             let mut progress: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
@@ -427,8 +435,8 @@ fn run(taps: Vec<(Tap, u32)>, shared: SharedRules, stop: Arc<AtomicBool>, kernel
                             st.stats.rate_dropped += 1;
                             continue;
                         }
-                        let send_ns = (n as u64 * 8).saturating_mul(1_000_000_000)
-                            / rule.param1.max(1);
+                        let send_ns =
+                            (n as u64 * 8).saturating_mul(1_000_000_000) / rule.param1.max(1);
                         st.next_free_ns = start + send_ns;
                         heap.push(Pending {
                             release_ns: start + send_ns,

@@ -314,9 +314,12 @@ impl NetEngine {
                 what: format!("attaching {PROG_TAP_RETURN} to {name}"),
                 source,
             })?;
-            let mut ret: HashMap<&mut MapData, u32, TapReturn> =
-                HashMap::try_from(self.bpf.map_mut("DST_NET_TAP_RETURN").expect("map in object"))
-                    .map_err(map_err("DST_NET_TAP_RETURN"))?;
+            let mut ret: HashMap<&mut MapData, u32, TapReturn> = HashMap::try_from(
+                self.bpf
+                    .map_mut("DST_NET_TAP_RETURN")
+                    .expect("map in object"),
+            )
+            .map_err(map_err("DST_NET_TAP_RETURN"))?;
             ret.insert(
                 tap.ifindex,
                 TapReturn {
@@ -355,7 +358,8 @@ impl NetEngine {
         let mut t: HashMap<&mut MapData, u32, DelayTaps> =
             HashMap::try_from(self.bpf.map_mut("DST_NET_TAPS").expect("map in object"))
                 .map_err(map_err("DST_NET_TAPS"))?;
-        t.insert(ifindex, entry, 0).map_err(map_err("DST_NET_TAPS"))?;
+        t.insert(ifindex, entry, 0)
+            .map_err(map_err("DST_NET_TAPS"))?;
         self.delay_lines.push(shared);
         Ok(line)
     }
@@ -363,7 +367,8 @@ impl NetEngine {
     /// Stops redirecting to `line`'s TAPs (call before dropping the line).
     pub fn detach_delay_line(&mut self, line: &DelayLine) -> Result<(), NetError> {
         let shared = line.shared();
-        self.delay_lines.retain(|s| !std::sync::Arc::ptr_eq(s, &shared));
+        self.delay_lines
+            .retain(|s| !std::sync::Arc::ptr_eq(s, &shared));
         let mut t: HashMap<&mut MapData, u32, DelayTaps> =
             HashMap::try_from(self.bpf.map_mut("DST_NET_TAPS").expect("map in object"))
                 .map_err(map_err("DST_NET_TAPS"))?;

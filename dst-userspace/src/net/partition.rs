@@ -82,7 +82,10 @@ pub fn shape(shape: Shape, n: usize, node: usize) -> Result<Vec<(usize, usize)>,
             if n < 2 {
                 return Err(too_few("isolate", 2));
             }
-            groups(&[vec![node], (0..n).filter(|&i| i != node).collect()], false)
+            groups(
+                &[vec![node], (0..n).filter(|&i| i != node).collect()],
+                false,
+            )
         }
         Shape::Bridge => {
             if n < 3 {

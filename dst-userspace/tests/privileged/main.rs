@@ -7,6 +7,7 @@
 #![cfg(feature = "privileged-tests")]
 
 mod foundation;
+mod net;
 
 /// A namespace-name prefix unique to this test process.
 pub fn unique(prefix: &str) -> String {

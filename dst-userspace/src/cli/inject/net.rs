@@ -18,7 +18,9 @@ use dst::{
     },
 };
 
-use super::{Ended, block_stop_signals, environment, parse_duration, parse_rate, target, usage, wait};
+use super::{
+    Ended, block_stop_signals, environment, parse_duration, parse_rate, target, usage, wait,
+};
 
 /// Arguments of `dst inject net`.
 #[derive(Debug, clap::Args)]
@@ -125,7 +127,10 @@ impl Args {
         } else if let Some(bits_per_sec) = self.rate {
             NetAction::Rate { bits_per_sec }
         } else {
-            return Err("give one action: --drop, --delay, --reorder, --duplicate, --corrupt or --rate".into());
+            return Err(
+                "give one action: --drop, --delay, --reorder, --duplicate, --corrupt or --rate"
+                    .into(),
+            );
         })
     }
 
@@ -204,7 +209,11 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         };
         line = l;
         let dir = format!("{:?}", args.dir).to_lowercase();
-        attached.push(format!("{} {dir} ({})", dev.label(), target::mech_name(mech)));
+        attached.push(format!(
+            "{} {dir} ({})",
+            dev.label(),
+            target::mech_name(mech)
+        ));
         backend = if needs_line {
             // EDT (skb->tstamp + fq) is not carried by this build: the delay line serves
             // delay, reorder and rate on every kernel with TAP.
@@ -225,7 +234,8 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
     let applied_ns = monotonic_ns();
     let (not_before_ns, expires_ns) = spec.schedule.window(applied_ns);
     let slot = engine.apply(&[(fault, not_before_ns, expires_ns)])?[0];
-    if !json {
+    {
+        // Always on stderr (also with --json): callers wait for this line before sending.
         eprintln!(
             "dst inject net: {} live on {} (seed {seed}); {}",
             dst::fault::net::kind_name(&spec.action),

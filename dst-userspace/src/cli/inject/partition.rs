@@ -7,13 +7,11 @@
 
 use std::{net::Ipv4Addr, process::ExitCode, time::Duration};
 
-use dst::{
-    net::{
-        Action, Direction, NetEngine, NetFault,
-        evidence::{Evidence, Window},
-        partition::{self, Shape},
-        spec::{Cidr, monotonic_ns},
-    },
+use dst::net::{
+    Action, Direction, NetEngine, NetFault,
+    evidence::{Evidence, Window},
+    partition::{self, Shape},
+    spec::{Cidr, monotonic_ns},
 };
 use serde_json::json;
 
@@ -79,7 +77,10 @@ pub fn run(args: Args, json_out: bool) -> anyhow::Result<ExitCode> {
             Some(n) => match names.iter().position(|h| h == n) {
                 Some(i) => i,
                 None => {
-                    return usage("partition", partition::PartitionError::NoSuchNode(n.clone()));
+                    return usage(
+                        "partition",
+                        partition::PartitionError::NoSuchNode(n.clone()),
+                    );
                 }
             },
             None => 0,
@@ -180,7 +181,8 @@ pub fn run(args: Args, json_out: bool) -> anyhow::Result<ExitCode> {
         .collect();
     // One call: every pair is blocked, or none is.
     let slots = engine.apply(&faults)?;
-    if !json_out {
+    {
+        // Always on stderr (also with --json): callers wait for this line before sending.
         eprintln!(
             "dst inject partition: {} blocked pairs live; {}",
             pairs.len(),
