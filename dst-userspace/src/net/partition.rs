@@ -98,7 +98,8 @@ pub fn shape(shape: Shape, n: usize, node: usize) -> Result<Vec<(usize, usize)>,
             if n < 4 {
                 return Err(too_few("majorities-ring", 4));
             }
-            let k = (n / 2 + 1) / 2;
+            let majority = n / 2 + 1;
+            let k = majority / 2;
             let mut pairs = Vec::new();
             for a in 0..n {
                 for b in 0..n {

@@ -22,14 +22,14 @@ pub struct Args {
 pub enum What {
     /// A network fault on an interface (in a netns) or a cgroup: drop, delay, reorder, duplicate,
     /// corrupt or rate.
-    Net(net::Args),
+    Net(Box<net::Args>),
     /// A network partition between groups of hosts (netns names or CIDRs), or a Jepsen shape.
     Partition(partition::Args),
 }
 
 pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
     match args.what {
-        What::Net(a) => net::run(a, json),
+        What::Net(a) => net::run(*a, json),
         What::Partition(a) => partition::run(a, json),
     }
 }
