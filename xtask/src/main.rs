@@ -1,5 +1,6 @@
 //! `cargo xtask`: build, test tiers (unit, privileged, conformance), lints and benchmarks.
 
+mod bench;
 mod leaks;
 mod run;
 mod test;
@@ -26,6 +27,11 @@ enum Command {
     },
     /// Checkers against ../shared/testdata (answers in MANIFEST.tsv).
     Conformance,
+    /// Benchmarks against the alternatives, written to BENCHMARKS.md.
+    Bench {
+        #[command(subcommand)]
+        what: bench::Bench,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Lint => test::lint(),
         Command::Privileged { filter } => test::privileged(filter.as_deref()),
         Command::Conformance => test::conformance(),
+        Command::Bench { what } => bench::run(&what),
     }
 }

@@ -169,23 +169,11 @@ const PROG_CG_EGRESS: &str = "dst_cg_egress";
 const PROG_TAP_RETURN: &str = "dst_tap_return";
 
 impl NetEngine {
-    /// Loads the object and its programs (nothing is attached yet).
+    /// Loads the object and its maps. Programs are verified and loaded on first attach (the
+    /// rule loop costs the verifier a few hundred ms per program, so only what is used is
+    /// loaded).
     pub fn load() -> Result<Self, NetError> {
-        let mut bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
-        for name in [PROG_TC_INGRESS, PROG_TC_EGRESS, PROG_TAP_RETURN] {
-            let p: &mut SchedClassifier = prog(&mut bpf, name)?;
-            p.load().map_err(|source| NetError::Program {
-                what: format!("loading {name}"),
-                source,
-            })?;
-        }
-        for name in [PROG_CG_INGRESS, PROG_CG_EGRESS] {
-            let p: &mut CgroupSkb = prog(&mut bpf, name)?;
-            p.load().map_err(|source| NetError::Program {
-                what: format!("loading {name}"),
-                source,
-            })?;
-        }
+        let bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
         Ok(Self {
             bpf,
             used: [false; MAX_NET_RULES as usize],
@@ -521,7 +509,43 @@ impl NetEngine {
     }
 }
 
-fn prog<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
+/// Program types that load without extra arguments.
+trait Loadable {
+    fn load_once(&mut self) -> Result<(), aya::programs::ProgramError>;
+}
+
+impl Loadable for SchedClassifier {
+    fn load_once(&mut self) -> Result<(), aya::programs::ProgramError> {
+        if self.fd().is_ok() {
+            return Ok(());
+        }
+        self.load()
+    }
+}
+
+impl Loadable for CgroupSkb {
+    fn load_once(&mut self) -> Result<(), aya::programs::ProgramError> {
+        if self.fd().is_ok() {
+            return Ok(());
+        }
+        self.load()
+    }
+}
+
+/// The named program, loaded into the kernel (verified on first use).
+fn prog<'a, T: Loadable>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let p: &mut T = prog_unloaded(bpf, name)?;
+    p.load_once().map_err(|source| NetError::Program {
+        what: format!("loading {name}"),
+        source,
+    })?;
+    Ok(p)
+}
+
+fn prog_unloaded<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {

@@ -472,3 +472,121 @@ fn bad_input_changes_nothing() {
         );
     }
 }
+
+/// Duplicate: every extra copy the receiver gets is one the kernel counted, and nothing is lost.
+#[test]
+fn duplicate_copies_equal_the_counter() {
+    let topo = Topology::new(&unique("dstn"), 2, 248).unwrap();
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let inj = Inject::start(&[
+        "inject",
+        "net",
+        "--netns",
+        ns_name(a),
+        "--dev",
+        "eth0",
+        "--proto",
+        "udp",
+        "--dport",
+        "9600",
+        "--duplicate",
+        "0.25",
+        "--seed",
+        "11",
+    ]);
+    let got = udp_timed(
+        a,
+        b,
+        9600,
+        2_000,
+        Duration::ZERO,
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let ev = inj.finish();
+    let distinct: BTreeSet<u32> = got.iter().map(|x| x.seq).collect();
+    assert_eq!(distinct.len(), 2_000, "duplicate must not lose datagrams");
+    let extra = (got.len() - distinct.len()) as u64;
+    assert_eq!(u(&ev, "/counters/duplicated"), extra, "{ev}");
+    // Binomial(2000, 0.25): sd ≈ 19; ±6 sd.
+    assert!((386..=614).contains(&extra), "extra copies {extra}");
+}
+
+/// Ingress delay: the delay line also serves packets entering an interface (redirected from
+/// the TCX ingress hook and re-injected into the ingress path).
+#[test]
+fn ingress_delay_through_the_delay_line() {
+    let topo = Topology::new(&unique("dstn"), 2, 249).unwrap();
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let inj = Inject::start(&[
+        "inject",
+        "net",
+        "--netns",
+        ns_name(b),
+        "--dev",
+        "eth0",
+        "--dir",
+        "ingress",
+        "--proto",
+        "udp",
+        "--dport",
+        "9650",
+        "--delay",
+        "20ms",
+        "--seed",
+        "2",
+    ]);
+    let got = udp_timed(
+        a,
+        b,
+        9650,
+        200,
+        Duration::from_millis(2),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let ev = inj.finish();
+    assert_eq!(got.len(), 200);
+    let mut ms: Vec<f64> = got.iter().map(|x| x.one_way_ns as f64 / 1e6).collect();
+    ms.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    assert!(ms[0] >= 19.5, "held less than the delay: {:.2} ms", ms[0]);
+    assert!((19.5..=25.0).contains(&ms[100]), "median {:.2} ms", ms[100]);
+    assert_eq!(u(&ev, "/delay_line/released"), 200);
+}
+
+/// Jepsen's bridge over five hosts: the halves cannot talk, the middle node talks to both.
+#[test]
+fn bridge_shape_over_five_hosts() {
+    let topo = Topology::new(&unique("dstb"), 5, 239).unwrap();
+    let h = &topo.hosts;
+    let names: Vec<&str> = h.iter().map(ns_name).collect();
+    let hosts = names.join(",");
+    let inj = Inject::start(&[
+        "inject",
+        "partition",
+        "--shape",
+        "bridge",
+        "--hosts",
+        &hosts,
+    ]);
+    let cut = udp_sequence(&h[0], &h[4], 9700, 100).unwrap();
+    let back = udp_sequence(&h[4], &h[0], 9700, 100).unwrap();
+    let via_left = udp_sequence(&h[0], &h[2], 9700, 100).unwrap();
+    let via_right = udp_sequence(&h[2], &h[4], 9700, 100).unwrap();
+    let same_side = udp_sequence(&h[3], &h[4], 9700, 100).unwrap();
+    let ev = inj.finish();
+    assert_eq!(lost(&cut).len(), 100, "left half → right half must be cut");
+    assert_eq!(lost(&back).len(), 100, "right half → left half must be cut");
+    for (what, got) in [
+        ("left → bridge", &via_left),
+        ("bridge → right", &via_right),
+        ("within the right half", &same_side),
+    ] {
+        assert!(lost(got).is_empty(), "{what} must be delivered");
+    }
+    let faults = ev["faults"].as_array().unwrap();
+    assert_eq!(faults.len(), 8, "2×2 hosts, both directions");
+    assert_eq!(u(&ev, "/landed_pairs"), 2, "{ev}");
+    let applied: u64 = faults.iter().map(|f| u(f, "/counters/applied")).sum();
+    assert_eq!(applied, 200);
+}
