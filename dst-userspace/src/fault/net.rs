@@ -342,6 +342,74 @@ pub fn kind_name(a: &NetAction) -> &'static str {
 mod tests {
     use super::*;
 
+    fn spec(action: NetAction, target: NetTarget) -> NetFaultSpec {
+        NetFaultSpec {
+            id: None,
+            target,
+            direction: Direction::Egress,
+            proto: None,
+            src: None,
+            dst: None,
+            sport: None,
+            dport: None,
+            action,
+            seed: Some(1),
+            schedule: Schedule::default(),
+        }
+    }
+
+    #[test]
+    fn every_action_reaches_the_engine() {
+        let dev = NetTarget {
+            netns: Some("n1".into()),
+            dev: Some("eth0".into()),
+            cgroup: None,
+        };
+        let delay = NetAction::Delay {
+            base: Duration::from_millis(50),
+            jitter: Duration::from_millis(10),
+            distribution: Distribution::Normal,
+        };
+        let f = spec(delay.clone(), dev.clone())
+            .to_engine_fault("f", 0)
+            .unwrap();
+        assert_eq!(
+            f.action,
+            Action::Delay {
+                base_ns: 50_000_000,
+                jitter_ns: 10_000_000,
+                normal: true
+            }
+        );
+        let r = f.to_rule(0, 0).unwrap();
+        assert_eq!((r.param1, r.param2, r.param3), (50_000_000, 10_000_000, 1));
+        for a in [
+            NetAction::Reorder {
+                probability: 0.2,
+                gap: 3,
+            },
+            NetAction::Duplicate { probability: 0.1 },
+            NetAction::Corrupt { probability: 0.1 },
+            NetAction::Rate {
+                bits_per_sec: 1_000_000,
+            },
+        ] {
+            let f = spec(a.clone(), dev.clone())
+                .to_engine_fault("f", 0)
+                .unwrap();
+            assert_eq!(f.action.kind(), kind_name(&a));
+        }
+        let cg = NetTarget {
+            netns: None,
+            dev: None,
+            cgroup: Some("x".into()),
+        };
+        match spec(delay, cg).validate("net[0]") {
+            Err(FaultFileError::Invalid { field, .. }) => assert_eq!(field, "net[0].action.kind"),
+            other => panic!("cgroup-only delay must be refused, got {other:?}"),
+        }
+    }
+
     #[test]
     fn schedule_window() {
         let s = Schedule {
