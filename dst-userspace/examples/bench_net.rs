@@ -18,6 +18,9 @@ use dst::{
 };
 
 const ROUNDS: usize = 5;
+
+/// One comparison tool's measurement rounds.
+type ToolRun<'a> = &'a dyn Fn() -> anyhow::Result<Vec<f64>>;
 const SENDS: u32 = 100_000;
 
 fn median(v: &mut [f64]) -> f64 {
@@ -346,7 +349,7 @@ fn main() -> anyhow::Result<()> {
         }
         Ok(v)
     };
-    let tools: [(&str, &dyn Fn() -> anyhow::Result<Vec<f64>>); 3] = [
+    let tools: [(&str, ToolRun); 3] = [
         (
             "`tc filter add ... u32 ... action drop` (process spawn included)",
             &tc,
@@ -388,6 +391,16 @@ fn main() -> anyhow::Result<()> {
             (tcp[i] / tcp[0] - 1.0) * 100.0
         );
     }
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "\nGoals (issue 3): small-packet cost under +200 ns with 64 active rules: {} ({:+.0} ns); \
+         untargeted TCP throughput within 2%: {} ({:+.1}%; iperf3 varies about ±10% here, so \
+         the per-send figure is the one to trust).",
+        verdict(send[2] - send[0] < 200.0),
+        send[2] - send[0],
+        verdict((tcp[2] / tcp[0] - 1.0).abs() < 0.02 || tcp[2] >= tcp[0]),
+        (tcp[2] / tcp[0] - 1.0) * 100.0
+    );
     println!("\n### Fault activation latency (request → first packet affected)\n");
     println!(
         "A sender paced at one 4-byte datagram per 5 µs; the change takes effect at the first \
@@ -418,8 +431,13 @@ fn main() -> anyhow::Result<()> {
     }
     if tool_best < f64::MAX {
         println!(
-            "\nMap update vs the fastest rule-change tool: {:.0}x faster.",
-            tool_best / dst_median.max(0.001)
+            "\nMap update vs the fastest rule-change tool measured here: {:.0}x faster \
+             (goal: under 1 ms: {}; at least 10x faster than any tool: {}). The map update \
+             path writes counters, decision ordinal, rule and loop bound (4 syscalls); the CLI \
+             row is dominated by the verifier loading the classifier (the 64-slot rule loop).",
+            tool_best / dst_median.max(0.001),
+            verdict(dst_median < 1000.0),
+            verdict(tool_best / dst_median.max(0.001) >= 10.0)
         );
     }
     Ok(())
