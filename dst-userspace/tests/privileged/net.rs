@@ -160,6 +160,13 @@ fn drop_30_percent_applied_equals_receiver_losses() {
     let reverse = udp_sequence(b, a, 9000, 1_000).unwrap();
     let ev = inj.finish();
     let missing = lost(&got).len() as u64;
+    eprintln!(
+        "lost {missing} of 10000, applied {}, passed {}, other port lost {}, reverse lost {}",
+        u(&ev, "/counters/applied"),
+        u(&ev, "/counters/passed"),
+        lost(&other_port).len(),
+        lost(&reverse).len()
+    );
     assert_eq!(u(&ev, "/counters/matched"), 10_000, "{ev}");
     assert_eq!(
         u(&ev, "/counters/applied"),
@@ -369,6 +376,7 @@ fn sigkill_of_dst_removes_the_fault() {
     // of receiver idleness, so the whole check fits in the 1 s budget.
     let after = udp_sequence(a, b, 9400, 100).unwrap();
     let took = killed.elapsed();
+    eprintln!("after SIGKILL: first batch of 100 all delivered, check done in {took:?}");
     assert!(
         lost(&after).is_empty(),
         "traffic still dropped after SIGKILL"
