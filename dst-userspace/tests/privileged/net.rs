@@ -598,3 +598,35 @@ fn bridge_shape_over_five_hosts() {
     let applied: u64 = faults.iter().map(|f| u(f, "/counters/applied")).sum();
     assert_eq!(applied, 200);
 }
+
+/// Rate: 200 datagrams of 74-byte frames sent back to back through a 200 kbit/s limit leave
+/// paced at the limit (199 × 592 bits ≈ 0.59 s from first to last) and none is lost.
+#[test]
+fn rate_paces_matched_traffic() {
+    let topo = Topology::new(&unique("dstn"), 2, 251).unwrap();
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let inj = Inject::start(&[
+        "inject",
+        "net",
+        "--netns",
+        ns_name(a),
+        "--dev",
+        "eth0",
+        "--proto",
+        "udp",
+        "--dport",
+        "9800",
+        "--rate",
+        "200kbit",
+    ]);
+    let got = udp_timed(a, b, 9800, 200, Duration::ZERO, Duration::from_millis(500)).unwrap();
+    let ev = inj.finish();
+    assert_eq!(got.len(), 200, "under 1 s of backlog nothing is dropped");
+    let min = got.iter().map(|x| x.one_way_ns).min().unwrap() as f64 / 1e9;
+    let max = got.iter().map(|x| x.one_way_ns).max().unwrap() as f64 / 1e9;
+    let span = max - min;
+    eprintln!("rate: spread of one-way delays {span:.3} s (ideal 0.589 s)");
+    assert!((0.53..=0.66).contains(&span), "span {span:.3} s");
+    assert_eq!(u(&ev, "/delay_line/rate_dropped"), 0);
+    assert_eq!(u(&ev, "/counters/delayed"), 200);
+}
