@@ -630,3 +630,66 @@ fn rate_paces_matched_traffic() {
     assert_eq!(u(&ev, "/delay_line/rate_dropped"), 0);
     assert_eq!(u(&ev, "/counters/delayed"), 200);
 }
+
+/// Corrupt: every datagram the kernel counted as corrupted either reaches the receiver with its
+/// last byte flipped (checksum offloaded, e.g. veth) or is discarded by the receiver's stack
+/// for a bad checksum; untouched datagrams arrive intact.
+#[test]
+fn corrupt_flips_bits_that_the_receiver_sees() {
+    let topo = Topology::new(&unique("dstn"), 2, 252).unwrap();
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let inj = Inject::start(&[
+        "inject",
+        "net",
+        "--netns",
+        ns_name(a),
+        "--dev",
+        "eth0",
+        "--proto",
+        "udp",
+        "--dport",
+        "9900",
+        "--corrupt",
+        "0.3",
+        "--seed",
+        "4",
+    ]);
+    let rx = dst::testing::udp_socket(b, 9900).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::RcvBufForce, &(16 << 20)).unwrap();
+    let overflow_before = dst::testing::udp_rcvbuf_errors(b).unwrap();
+    let tx = dst::testing::udp_socket(a, 0).unwrap();
+    let n = 1_000u32;
+    for seq in 0..n {
+        let mut p = [0u8; 32];
+        p[..4].copy_from_slice(&seq.to_be_bytes());
+        tx.send_to(&p, (b.addr, 9900)).unwrap();
+        if seq % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let (mut intact, mut flipped) = (0u64, 0u64);
+    let mut buf = [0u8; 64];
+    while let Ok(len) = rx.recv(&mut buf) {
+        assert_eq!(len, 32);
+        match buf[31] {
+            0 => intact += 1,
+            1 => flipped += 1,
+            other => panic!("unexpected last byte {other}"),
+        }
+    }
+    let ev = inj.finish();
+    assert_eq!(
+        dst::testing::udp_rcvbuf_errors(b).unwrap(),
+        overflow_before,
+        "receiver overflowed: losses cannot be attributed"
+    );
+    let corrupted = u(&ev, "/counters/corrupted");
+    let discarded = u64::from(n) - intact - flipped;
+    eprintln!("corrupt: counted {corrupted}, flipped at receiver {flipped}, discarded {discarded}");
+    assert_eq!(flipped + discarded, corrupted, "{ev}");
+    assert_eq!(intact, u64::from(n) - corrupted);
+    // Binomial(1000, 0.3): sd ≈ 14.5; ±6 sd.
+    assert!((213..=387).contains(&corrupted), "corrupted {corrupted}");
+}
