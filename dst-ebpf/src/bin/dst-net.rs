@@ -4,7 +4,7 @@
 #![no_main]
 
 use aya_ebpf::{
-    bindings::{BPF_F_INGRESS, TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_UNSPEC},
     helpers::bpf_redirect,
     macros::{cgroup_skb, classifier},
     programs::{SkBuffContext, TcContext},
@@ -14,6 +14,10 @@ use dst_ebpf::{
     net::{Direction, Verdict, evaluate, tap_return},
     packet::{ETH_HLEN, is_ipv4_frame, parse_ipv4},
 };
+
+/// "Not mine / let it go on": TCX_NEXT under TCX, "continue" for cls_bpf. Programs attached
+/// after dst's still see the packet (TC_ACT_OK would end the TCX chain and skip them).
+const NEXT: i32 = TC_ACT_UNSPEC;
 
 #[classifier]
 pub fn dst_tc_ingress(ctx: TcContext) -> i32 {
@@ -49,16 +53,16 @@ fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
     if mark == PASS_MARK {
         // Re-injected by the delay line or a duplicate clone: already faulted once.
         ctx.set_mark(0);
-        return TC_ACT_OK;
+        return NEXT;
     }
     if !is_ipv4_frame(ctx) {
-        return TC_ACT_OK;
+        return NEXT;
     }
     let Some(flow) = parse_ipv4(ctx, ETH_HLEN) else {
-        return TC_ACT_OK;
+        return NEXT;
     };
     match evaluate(&flow, dir, ifindex, 0, ctx.len()) {
-        Verdict::Pass => TC_ACT_OK,
+        Verdict::Pass => NEXT,
         Verdict::Drop => TC_ACT_SHOT,
         // SAFETY: helper without memory arguments.
         Verdict::DelayLine(tap) => unsafe { bpf_redirect(tap, 0) as i32 },
@@ -70,7 +74,7 @@ fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
             ctx.set_mark(PASS_MARK);
             let _ = ctx.clone_redirect(ifindex, flags);
             ctx.set_mark(mark);
-            TC_ACT_OK
+            NEXT
         }
         Verdict::Corrupt => {
             // The checksum is left as it is (a bit flip on the wire); see the CLI docs.
@@ -78,7 +82,7 @@ fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
             if let Ok(b) = ctx.load::<u8>(last) {
                 let _ = ctx.store(last, &(b ^ 0x01), 0);
             }
-            TC_ACT_OK
+            NEXT
         }
     }
 }
