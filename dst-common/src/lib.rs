@@ -9,3 +9,4 @@ pub mod net;
 
 /// Maximum number of network fault rules active at once (size of the rule array map).
 pub const MAX_NET_RULES: u32 = 64;
+const _: () = assert!(MAX_NET_RULES <= 64, "rule candidate sets are u64 bitmasks");

@@ -22,6 +22,10 @@ pub const ACTION_RATE: u32 = 6;
 /// Count matching packets and let them pass (observation only; used by probes and tests).
 pub const ACTION_COUNT: u32 = 7;
 
+/// A rule whose destination-port range spans at most this many ports is indexed per port in the
+/// port prefilter; wider rules are candidates for every packet (the wildcard mask).
+pub const PREFILTER_MAX_PORTS: u32 = 16;
+
 /// Delay distribution: base ± jitter, uniform.
 pub const DIST_UNIFORM: u32 = 0;
 /// Delay distribution: normal, mean base, standard deviation jitter, clipped at 0.

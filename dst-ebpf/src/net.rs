@@ -32,6 +32,15 @@ pub static COUNTERS: PerCpuArray<NetCounters> = PerCpuArray::with_max_entries(MA
 #[map(name = "DST_NET_SEQ")]
 pub static SEQ: Array<RuleSeq> = Array::with_max_entries(MAX_NET_RULES, 0);
 
+/// Port prefilter: for each destination port, the bitmask of rule slots whose narrow dport
+/// range contains it.
+#[map(name = "DST_NET_PORTMASK")]
+pub static PORTMASK: Array<u64> = Array::with_max_entries(65_536, 0);
+
+/// Slot 0: bitmask of rule slots that are candidates for every packet (wide dport ranges).
+#[map(name = "DST_NET_WILDCARD")]
+pub static WILDCARD: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Slot 0: one past the highest slot userspace has used (bounds the rule loop).
 #[map(name = "DST_NET_CONFIG")]
 pub static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
@@ -133,10 +142,21 @@ pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: 
         Some(n) => *n,
         None => return Verdict::Pass,
     };
+    // Only rules whose port index or wildcard bit is set can match: most packets skip the
+    // rule comparisons entirely.
+    let wild = WILDCARD.get(0).copied().unwrap_or(u64::MAX);
+    let by_port = PORTMASK.get(u32::from(flow.dport)).copied().unwrap_or(0);
+    let candidates = wild | by_port;
+    if candidates == 0 {
+        return Verdict::Pass;
+    }
     let mut now = 0u64;
     for i in 0..MAX_NET_RULES {
         if i >= limit {
             break;
+        }
+        if candidates & (1u64 << i) == 0 {
+            continue;
         }
         let Some(rule) = RULES.get(i) else { break };
         if !matches(rule, flow, dir, ifindex, cgroup_id) {

@@ -16,7 +16,7 @@ use aya::{
 };
 use dst_common::{
     MAX_NET_RULES,
-    net::{DelayTaps, NetCounters, NetRule, RuleSeq, TapReturn},
+    net::{DelayTaps, NetCounters, NetRule, PREFILTER_MAX_PORTS, RuleSeq, TapReturn},
 };
 use serde::Serialize;
 
@@ -160,6 +160,10 @@ pub struct NetEngine {
     used: [bool; MAX_NET_RULES as usize],
     limit: u32,
     delay_lines: Vec<SharedRules>,
+    /// Mirror of DST_NET_WILDCARD.
+    wildcard: u64,
+    /// Mirror of the non-zero DST_NET_PORTMASK entries.
+    port_masks: std::collections::BTreeMap<u16, u64>,
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
@@ -179,6 +183,8 @@ impl NetEngine {
             used: [false; MAX_NET_RULES as usize],
             limit: 0,
             delay_lines: Vec::new(),
+            wildcard: 0,
+            port_masks: std::collections::BTreeMap::new(),
         })
     }
 
@@ -426,7 +432,39 @@ impl NetEngine {
         Ok(free)
     }
 
+    /// Makes `slot` a candidate for the packets `rule` can match (before the rule goes live) or
+    /// removes it (after the rule is gone). A stale candidate bit only costs a comparison.
+    fn index(&mut self, slot: u32, rule: &NetRule, on: bool) -> Result<(), NetError> {
+        let bit = 1u64 << slot;
+        let set = |m: u64| if on { m | bit } else { m & !bit };
+        let span = u32::from(rule.dport_hi) - u32::from(rule.dport_lo) + 1;
+        if span > PREFILTER_MAX_PORTS {
+            self.wildcard = set(self.wildcard);
+            let mut w: Array<&mut MapData, u64> =
+                Array::try_from(self.bpf.map_mut("DST_NET_WILDCARD").expect("map in object"))
+                    .map_err(map_err("DST_NET_WILDCARD"))?;
+            return w
+                .set(0, self.wildcard, 0)
+                .map_err(map_err("DST_NET_WILDCARD"));
+        }
+        for port in rule.dport_lo..=rule.dport_hi {
+            let m = set(self.port_masks.get(&port).copied().unwrap_or(0));
+            if m == 0 {
+                self.port_masks.remove(&port);
+            } else {
+                self.port_masks.insert(port, m);
+            }
+            let mut pm: Array<&mut MapData, u64> =
+                Array::try_from(self.bpf.map_mut("DST_NET_PORTMASK").expect("map in object"))
+                    .map_err(map_err("DST_NET_PORTMASK"))?;
+            pm.set(u32::from(port), m, 0)
+                .map_err(map_err("DST_NET_PORTMASK"))?;
+        }
+        Ok(())
+    }
+
     fn write_slot(&mut self, slot: u32, rule: &NetRule) -> Result<(), NetError> {
+        self.index(slot, rule, true)?;
         // Fresh counters and decision stream for the new fault, then the rule itself (last, so
         // the kernel never sees a live rule with stale counters).
         let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
@@ -477,8 +515,10 @@ impl NetEngine {
         if !self.used.get(slot as usize).copied().unwrap_or(false) {
             return Err(NetError::NoSuchSlot(slot));
         }
+        let old = self.rule(slot)?;
         self.write_rule(slot, &NetRule::default())?;
         self.used[slot as usize] = false;
+        self.index(slot, &old, false)?;
         for line in &self.delay_lines {
             delayline::retire(line, slot);
         }
