@@ -18,6 +18,8 @@ use dst::{
 };
 
 const ROUNDS: usize = 5;
+/// Rounds of the per-send measurement (the noisiest figure).
+const SEND_ROUNDS: usize = 11;
 
 /// One comparison tool's measurement rounds.
 type ToolRun<'a> = &'a dyn Fn() -> anyhow::Result<Vec<f64>>;
@@ -205,7 +207,9 @@ fn main() -> anyhow::Result<()> {
     ];
     let mut send = vec![Vec::new(); 3];
     let mut tcp = vec![Vec::new(); 3];
-    for _ in 0..ROUNDS {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load1 = load.split_whitespace().next().unwrap_or("?").to_string();
+    for _ in 0..SEND_ROUNDS {
         for (i, (cfg, _)) in cfgs.iter().enumerate() {
             let _engine = setup(a, *cfg)?;
             send[i].push(send_cost(a, b)?);
@@ -373,8 +377,10 @@ fn main() -> anyhow::Result<()> {
     println!("## Network\n");
     println!(
         "Reproduce: `sudo cargo xtask bench net` (kernel {kernel}, {} CPUs; two network namespaces \
-         joined by a veth pair, program attached with TCX on the sender's egress). Medians of {ROUNDS} \
-         rounds (iperf3: 3), configurations interleaved in the same run.\n",
+         joined by a veth pair, program attached with TCX on the sender's egress; load average \
+         {load1} at the start: the machine is shared, so expect ±200 ns of noise per row). Medians \
+         of {SEND_ROUNDS} rounds for sends, 3 for iperf3, {ROUNDS} for activation; configurations \
+         interleaved in the same run.\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("### Per-packet cost\n");

@@ -160,6 +160,8 @@ pub struct NetEngine {
     used: [bool; MAX_NET_RULES as usize],
     limit: u32,
     delay_lines: Vec<SharedRules>,
+    /// Possible CPUs (size of per-CPU values), read once at load.
+    ncpu: usize,
     /// Mirror of DST_NET_WILDCARD.
     wildcard: u64,
     /// Mirror of the non-zero DST_NET_PORTMASK entries.
@@ -178,7 +180,12 @@ impl NetEngine {
     /// loaded).
     pub fn load() -> Result<Self, NetError> {
         let bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
+            map: "DST_NET_COUNTERS",
+            source: aya::maps::MapError::IoError(e),
+        })?;
         Ok(Self {
+            ncpu,
             bpf,
             used: [false; MAX_NET_RULES as usize],
             limit: 0,
@@ -467,10 +474,7 @@ impl NetEngine {
         self.index(slot, rule, true)?;
         // Fresh counters and decision stream for the new fault, then the rule itself (last, so
         // the kernel never sees a live rule with stale counters).
-        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
-            map: "DST_NET_COUNTERS",
-            source: aya::maps::MapError::IoError(e),
-        })?;
+        let ncpu = self.ncpu;
         let mut counters: PerCpuArray<&mut MapData, NetCounters> =
             PerCpuArray::try_from(self.bpf.map_mut("DST_NET_COUNTERS").expect("map in object"))
                 .map_err(map_err("DST_NET_COUNTERS"))?;
