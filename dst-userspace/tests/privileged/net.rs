@@ -693,3 +693,63 @@ fn corrupt_flips_bits_that_the_receiver_sees() {
     // Binomial(1000, 0.3): sd ≈ 14.5; ±6 sd.
     assert!((213..=387).contains(&corrupted), "corrupted {corrupted}");
 }
+
+/// SIGKILL during a delay-line fault: the TAP disappears with dst, the classifier is detached
+/// and traffic flows undelayed at once.
+#[test]
+fn sigkill_removes_the_delay_line() {
+    let topo = Topology::new(&unique("dstn"), 2, 253).unwrap();
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let taps = |ns: &NetNs| -> Vec<String> {
+        ns.run(|| {
+            nix::net::if_::if_nameindex()
+                .map(|l| {
+                    l.iter()
+                        .map(|i| i.name().to_string_lossy().into_owned())
+                        .filter(|n| n.starts_with("dstd"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap()
+    };
+    let mut inj = Inject::start(&[
+        "inject",
+        "net",
+        "--netns",
+        ns_name(a),
+        "--dev",
+        "eth0",
+        "--proto",
+        "udp",
+        "--dport",
+        "9450",
+        "--delay",
+        "200ms",
+        "--duration",
+        "60s",
+    ]);
+    assert_eq!(
+        taps(&a.ns).len(),
+        1,
+        "one egress TAP while the fault is live"
+    );
+    let during = udp_timed(a, b, 9450, 20, Duration::ZERO, Duration::from_millis(400)).unwrap();
+    assert!(
+        during.iter().all(|x| x.one_way_ns >= 190_000_000),
+        "fault live: delayed"
+    );
+    inj.child.kill().expect("SIGKILL");
+    inj.child.wait().unwrap();
+    assert!(taps(&a.ns).is_empty(), "TAP left after SIGKILL");
+    assert!(
+        dst_programs_on(&a.ns, "eth0").is_empty(),
+        "programs left attached"
+    );
+    let after = udp_timed(a, b, 9450, 20, Duration::ZERO, Duration::from_millis(300)).unwrap();
+    assert_eq!(after.len(), 20);
+    assert!(
+        after.iter().all(|x| x.one_way_ns < 100_000_000),
+        "still delayed after SIGKILL"
+    );
+}
