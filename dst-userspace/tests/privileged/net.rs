@@ -753,3 +753,39 @@ fn sigkill_removes_the_delay_line() {
         "still delayed after SIGKILL"
     );
 }
+
+/// `--cgroup`: the drop follows the cgroup's processes (cgroup_skb), not the interface; a
+/// sender outside the cgroup is untouched.
+#[test]
+fn cgroup_target_through_the_cli() {
+    let topo = Topology::new(&unique("dstn"), 2, 254).unwrap();
+    let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
+    let cg =
+        dst::cgroup::Cgroup::create(&format!("dst-test-inject-{}", std::process::id())).unwrap();
+    let path = cg.path().display().to_string();
+    let inj = Inject::start(&[
+        "inject", "net", "--cgroup", &path, "--proto", "udp", "--dport", "9460", "--drop", "1",
+    ]);
+    let outside = udp_sequence(a, b, 9460, 100).unwrap();
+    let sent = a
+        .ns
+        .run(|| {
+            Command::new("bash")
+                .arg("-c")
+                .arg(format!(
+                    "echo $$ > {path}/cgroup.procs && for i in $(seq 1 30); do printf x 2>/dev/null > /dev/udp/{}/9460 || true; done",
+                    b.addr
+                ))
+                .status()
+        })
+        .unwrap()
+        .unwrap();
+    assert!(sent.success());
+    let ev = inj.finish();
+    assert!(
+        lost(&outside).is_empty(),
+        "a sender outside the cgroup must pass"
+    );
+    assert_eq!(u(&ev, "/counters/applied"), 30, "{ev}");
+    assert_eq!(ev["backend"].as_str(), Some("cgroup_skb"));
+}
