@@ -13,3 +13,4 @@ pub const MAX_NET_RULES: u32 = 64;
 
 /// Maximum number of syscall fault rules active at once.
 pub const MAX_SYS_RULES: u32 = 32;
+const _: () = assert!(MAX_NET_RULES <= 64, "rule candidate sets are u64 bitmasks");

@@ -22,6 +22,19 @@ pub const ACTION_RATE: u32 = 6;
 /// Count matching packets and let them pass (observation only; used by probes and tests).
 pub const ACTION_COUNT: u32 = 7;
 
+/// A rule whose destination-port range spans at most this many ports is indexed per port in the
+/// port prefilter; wider rules are candidates for every packet (the wildcard mask).
+pub const PREFILTER_MAX_PORTS: u32 = 16;
+
+/// Delay distribution: base ± jitter, uniform.
+pub const DIST_UNIFORM: u32 = 0;
+/// Delay distribution: normal, mean base, standard deviation jitter, clipped at 0.
+pub const DIST_NORMAL: u32 = 1;
+
+/// `skb->mark` of packets the delay line re-injects and of duplicate clones: the programs let
+/// a packet carrying it pass untouched (and clear the mark), so no packet is faulted twice.
+pub const PASS_MARK: u32 = 0x0d57_0001;
+
 /// `probability` value meaning "always" (the kernel compares a 32-bit draw against it).
 pub const PROB_ALWAYS: u32 = u32::MAX;
 
@@ -58,11 +71,11 @@ pub struct NetRule {
     pub dport_hi: u16,
     /// Chance that a matched packet gets the action, scaled to `0..=u32::MAX`.
     pub probability: u32,
-    /// Explicit padding.
-    pub _pad1: u32,
-    /// Action parameter: delay ns, rate bits/s.
+    /// Action parameter: delay distribution (`DIST_*`).
+    pub param3: u32,
+    /// Action parameter: delay ns, reorder maximum hold ns, rate bits/s.
     pub param1: u64,
-    /// Action parameter: jitter ns, reorder gap.
+    /// Action parameter: jitter ns, reorder gap (packets).
     pub param2: u64,
     /// CLOCK_MONOTONIC ns before which the rule does nothing (0 = at once).
     pub not_before_ns: u64,
@@ -104,6 +117,29 @@ pub struct NetCounters {
 }
 const _: () = assert!(core::mem::size_of::<NetCounters>() == 88);
 
+/// The delay-line TAP devices serving one attached interface (key: its ifindex): matched
+/// packets of delay-line actions are redirected to the TAP of their direction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DelayTaps {
+    /// TAP for packets seen at ingress (0 = none).
+    pub ingress_tap: u32,
+    /// TAP for packets seen at egress (0 = none).
+    pub egress_tap: u32,
+}
+const _: () = assert!(core::mem::size_of::<DelayTaps>() == 8);
+
+/// Where a frame written back into a delay-line TAP goes (key: the TAP's ifindex).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TapReturn {
+    /// The original interface.
+    pub ifindex: u32,
+    /// 1 = back into its ingress path (`BPF_F_INGRESS`), 0 = out of its egress.
+    pub ingress: u32,
+}
+const _: () = assert!(core::mem::size_of::<TapReturn>() == 8);
+
 /// Per-rule global decision ordinal (one copy, atomically incremented) so that the same seed and
 /// the same packet sequence produce the same decisions regardless of which CPU saw a packet.
 #[repr(C)]
@@ -143,10 +179,12 @@ pub fn decide(threshold: u32, draw: u32) -> bool {
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: all three are #[repr(C)], Copy, made only of integers with explicit padding.
+    // SAFETY: all of them are #[repr(C)], Copy, made only of integers with explicit padding.
     unsafe impl aya::Pod for super::NetRule {}
     unsafe impl aya::Pod for super::NetCounters {}
     unsafe impl aya::Pod for super::RuleSeq {}
+    unsafe impl aya::Pod for super::DelayTaps {}
+    unsafe impl aya::Pod for super::TapReturn {}
 }
 
 #[cfg(test)]

@@ -7,13 +7,14 @@
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     macros::map,
-    maps::{Array, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray},
 };
 use dst_common::{
     MAX_NET_RULES,
     net::{
-        ACTION_COUNT, ACTION_DROP, NetCounters, NetRule, RULE_ACTIVE, RULE_EGRESS, RULE_INGRESS,
-        RuleSeq, decide, draw,
+        ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
+        ACTION_REORDER, DelayTaps, NetCounters, NetRule, RULE_ACTIVE, RULE_EGRESS, RULE_INGRESS,
+        RuleSeq, TapReturn, decide, draw,
     },
 };
 
@@ -31,9 +32,26 @@ pub static COUNTERS: PerCpuArray<NetCounters> = PerCpuArray::with_max_entries(MA
 #[map(name = "DST_NET_SEQ")]
 pub static SEQ: Array<RuleSeq> = Array::with_max_entries(MAX_NET_RULES, 0);
 
+/// Port prefilter: for each destination port, the bitmask of rule slots whose narrow dport
+/// range contains it.
+#[map(name = "DST_NET_PORTMASK")]
+pub static PORTMASK: Array<u64> = Array::with_max_entries(65_536, 0);
+
+/// Slot 0: bitmask of rule slots that are candidates for every packet (wide dport ranges).
+#[map(name = "DST_NET_WILDCARD")]
+pub static WILDCARD: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Slot 0: one past the highest slot userspace has used (bounds the rule loop).
 #[map(name = "DST_NET_CONFIG")]
 pub static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Delay-line TAPs per attached interface (key: ifindex of the interface).
+#[map(name = "DST_NET_TAPS")]
+pub static TAPS: HashMap<u32, DelayTaps> = HashMap::with_max_entries(64, 0);
+
+/// Where frames written back into a TAP go (key: ifindex of the TAP).
+#[map(name = "DST_NET_TAP_RETURN")]
+pub static TAP_RETURN: HashMap<u32, TapReturn> = HashMap::with_max_entries(128, 0);
 
 /// What the caller should do with the packet.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,6 +60,32 @@ pub enum Verdict {
     Pass,
     /// Drop the packet.
     Drop,
+    /// Redirect the packet to this delay-line TAP (ifindex).
+    DelayLine(u32),
+    /// Send a marked clone along the same path, then let the packet continue.
+    Duplicate,
+    /// Flip a bit of the last payload byte, then let the packet continue.
+    Corrupt,
+}
+
+/// The delay-line TAP for packets seen on `ifindex` in `dir` (0 = none installed).
+#[inline(always)]
+fn tap_for(ifindex: u32, dir: Direction) -> u32 {
+    // SAFETY: the value is copied out immediately; userspace replaces entries whole.
+    match unsafe { TAPS.get(&ifindex) } {
+        Some(t) => match dir {
+            Direction::Ingress => t.ingress_tap,
+            Direction::Egress => t.egress_tap,
+        },
+        None => 0,
+    }
+}
+
+/// Where a frame coming back from the delay line through TAP `tap` must go.
+#[inline(always)]
+pub fn tap_return(tap: u32) -> Option<TapReturn> {
+    // SAFETY: copied out immediately.
+    unsafe { TAP_RETURN.get(&tap) }.copied()
 }
 
 /// Which hook saw the packet.
@@ -98,10 +142,21 @@ pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: 
         Some(n) => *n,
         None => return Verdict::Pass,
     };
+    // Only rules whose port index or wildcard bit is set can match: most packets skip the
+    // rule comparisons entirely.
+    let wild = WILDCARD.get(0).copied().unwrap_or(u64::MAX);
+    let by_port = PORTMASK.get(u32::from(flow.dport)).copied().unwrap_or(0);
+    let candidates = wild | by_port;
+    if candidates == 0 {
+        return Verdict::Pass;
+    }
     let mut now = 0u64;
     for i in 0..MAX_NET_RULES {
         if i >= limit {
             break;
+        }
+        if candidates & (1u64 << i) == 0 {
+            continue;
         }
         let Some(rule) = RULES.get(i) else { break };
         if !matches(rule, flow, dir, ifindex, cgroup_id) {
@@ -133,16 +188,39 @@ pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: 
             c.passed += 1;
             continue;
         }
+        let verdict = match rule.action {
+            ACTION_DROP => Verdict::Drop,
+            ACTION_DELAY | ACTION_REORDER | ACTION_RATE => {
+                let tap = tap_for(ifindex, dir);
+                if tap == 0 {
+                    // No delay line on this interface/direction: the fault cannot act here.
+                    c.passed += 1;
+                    continue;
+                }
+                c.delayed += 1;
+                if rule.action == ACTION_REORDER {
+                    c.reordered += 1;
+                }
+                Verdict::DelayLine(tap)
+            }
+            ACTION_DUPLICATE => {
+                c.duplicated += 1;
+                Verdict::Duplicate
+            }
+            ACTION_CORRUPT => {
+                c.corrupted += 1;
+                Verdict::Corrupt
+            }
+            _ => Verdict::Pass,
+        };
         c.applied += 1;
         c.bytes += len as u64;
         if c.first_applied_ns == 0 {
             c.first_applied_ns = now;
         }
         c.last_applied_ns = now;
-        match rule.action {
-            ACTION_DROP => return Verdict::Drop,
-            ACTION_COUNT => {}
-            _ => {}
+        if rule.action != ACTION_COUNT && verdict != Verdict::Pass {
+            return verdict;
         }
     }
     Verdict::Pass

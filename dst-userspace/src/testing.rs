@@ -172,3 +172,79 @@ pub fn udp_sequence(from: &Host, to: &Host, port: u16, n: u32) -> Result<Vec<boo
         Ok(got)
     })
 }
+
+/// One datagram as the receiver of [`udp_timed`] saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// Sequence number the sender put in it.
+    pub seq: u32,
+    /// CLOCK_MONOTONIC at receipt minus the sender's timestamp in the payload (both ends run on
+    /// this machine, so this is the one-way delay).
+    pub one_way_ns: u64,
+}
+
+/// Sends `n` datagrams carrying a sequence number and a CLOCK_MONOTONIC send time, spaced by
+/// `interval`, and returns what the receiver got in the order it got it. The receiver stops
+/// after `idle` without traffic. Fails on receive-buffer overflow like [`udp_sequence`].
+pub fn udp_timed(
+    from: &Host,
+    to: &Host,
+    port: u16,
+    n: u32,
+    interval: std::time::Duration,
+    idle: std::time::Duration,
+) -> Result<Vec<Arrival>, TopologyError> {
+    use crate::net::spec::monotonic_ns;
+    let rx = udp_socket(to, port)?;
+    let _ = nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::RcvBufForce, &(16 << 20));
+    let overflow_before = udp_rcvbuf_errors(to)?;
+    rx.set_read_timeout(Some(idle)).ok();
+    let tx = udp_socket(from, 0)?;
+    let dst = std::net::SocketAddr::from((to.addr, port));
+    let got = std::thread::scope(|s| {
+        let receiver = s.spawn(|| {
+            let mut out = Vec::new();
+            let mut buf = [0u8; 64];
+            while let Ok(len) = rx.recv(&mut buf) {
+                let now = monotonic_ns();
+                if len >= 12 {
+                    let seq = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                    let sent = u64::from_be_bytes(buf[4..12].try_into().expect("8 bytes"));
+                    out.push(Arrival {
+                        seq,
+                        one_way_ns: now.saturating_sub(sent),
+                    });
+                }
+            }
+            out
+        });
+        for seq in 0..n {
+            let mut payload = [0u8; 32];
+            payload[..4].copy_from_slice(&seq.to_be_bytes());
+            payload[4..12].copy_from_slice(&monotonic_ns().to_be_bytes());
+            let _ = tx.send_to(&payload, dst);
+            if !interval.is_zero() {
+                std::thread::sleep(interval);
+            }
+        }
+        receiver.join().expect("receiver thread")
+    });
+    let overflow = udp_rcvbuf_errors(to)? - overflow_before;
+    if overflow > 0 {
+        return Err(TopologyError::ReceiverOverflow(overflow));
+    }
+    Ok(got)
+}
+
+/// Datagrams that arrived after one with a higher sequence number (seen out of order).
+pub fn late_arrivals(arrivals: &[Arrival]) -> usize {
+    let mut max = None;
+    let mut late = 0;
+    for a in arrivals {
+        match max {
+            Some(m) if a.seq < m => late += 1,
+            _ => max = Some(a.seq),
+        }
+    }
+    late
+}

@@ -1,16 +1,23 @@
-//! ELF object `dst-net`: the network fault programs (TCX/tc classifiers and cgroup_skb hooks).
+//! ELF object `dst-net`: the network fault programs (TCX/tc classifiers, cgroup_skb hooks and
+//! the delay-line return program attached to the TAP devices).
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
-    bindings::{TC_ACT_OK, TC_ACT_SHOT},
+    bindings::{BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_UNSPEC},
+    helpers::bpf_redirect,
     macros::{cgroup_skb, classifier},
     programs::{SkBuffContext, TcContext},
 };
+use dst_common::net::PASS_MARK;
 use dst_ebpf::{
-    net::{Direction, Verdict, evaluate},
+    net::{Direction, Verdict, evaluate, tap_return},
     packet::{ETH_HLEN, is_ipv4_frame, parse_ipv4},
 };
+
+/// "Not mine / let it go on": TCX_NEXT under TCX, "continue" for cls_bpf. Programs attached
+/// after dst's still see the packet (TC_ACT_OK would end the TCX chain and skip them).
+const NEXT: i32 = TC_ACT_UNSPEC;
 
 #[classifier]
 pub fn dst_tc_ingress(ctx: TcContext) -> i32 {
@@ -20,6 +27,13 @@ pub fn dst_tc_ingress(ctx: TcContext) -> i32 {
 #[classifier]
 pub fn dst_tc_egress(ctx: TcContext) -> i32 {
     try_tc(&ctx, Direction::Egress)
+}
+
+/// Attached to the ingress of each delay-line TAP: frames the delay line writes back are marked
+/// (so the fault programs let them pass) and sent on along their original path.
+#[classifier]
+pub fn dst_tap_return(ctx: TcContext) -> i32 {
+    try_tap_return(&ctx)
 }
 
 #[cgroup_skb]
@@ -34,18 +48,60 @@ pub fn dst_cg_egress(ctx: SkBuffContext) -> i32 {
 
 #[inline(always)]
 fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
+    // SAFETY: ctx.skb points at the live __sk_buff for the duration of the program.
+    let (ifindex, mark) = unsafe { ((*ctx.skb.skb).ifindex, (*ctx.skb.skb).mark) };
+    if mark == PASS_MARK {
+        // Re-injected by the delay line or a duplicate clone: already faulted once.
+        ctx.set_mark(0);
+        return NEXT;
+    }
     if !is_ipv4_frame(ctx) {
-        return TC_ACT_OK;
+        return NEXT;
     }
     let Some(flow) = parse_ipv4(ctx, ETH_HLEN) else {
-        return TC_ACT_OK;
+        return NEXT;
     };
-    // SAFETY: ctx.skb points at the live __sk_buff for the duration of the program.
-    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     match evaluate(&flow, dir, ifindex, 0, ctx.len()) {
-        Verdict::Pass => TC_ACT_OK,
+        Verdict::Pass => NEXT,
         Verdict::Drop => TC_ACT_SHOT,
+        // SAFETY: helper without memory arguments.
+        Verdict::DelayLine(tap) => unsafe { bpf_redirect(tap, 0) as i32 },
+        Verdict::Duplicate => {
+            let flags = match dir {
+                Direction::Ingress => u64::from(BPF_F_INGRESS),
+                Direction::Egress => 0,
+            };
+            ctx.set_mark(PASS_MARK);
+            let _ = ctx.clone_redirect(ifindex, flags);
+            ctx.set_mark(mark);
+            NEXT
+        }
+        Verdict::Corrupt => {
+            // The checksum is left as it is (a bit flip on the wire); see the CLI docs.
+            let last = (ctx.len() as usize).saturating_sub(1);
+            if let Ok(b) = ctx.load::<u8>(last) {
+                let _ = ctx.store(last, &(b ^ 0x01), 0);
+            }
+            NEXT
+        }
     }
+}
+
+#[inline(always)]
+fn try_tap_return(ctx: &TcContext) -> i32 {
+    // SAFETY: ctx.skb points at the live __sk_buff for the duration of the program.
+    let tap = unsafe { (*ctx.skb.skb).ifindex };
+    let Some(ret) = tap_return(tap) else {
+        return TC_ACT_SHOT;
+    };
+    ctx.set_mark(PASS_MARK);
+    let flags = if ret.ingress != 0 {
+        u64::from(BPF_F_INGRESS)
+    } else {
+        0
+    };
+    // SAFETY: helper without memory arguments.
+    unsafe { bpf_redirect(ret.ifindex, flags) as i32 }
 }
 
 #[inline(always)]
@@ -56,8 +112,9 @@ fn try_cgroup(ctx: &SkBuffContext, dir: Direction) -> i32 {
     };
     // SAFETY: ctx.skb points at the live __sk_buff for the duration of the program.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    // cgroup_skb can only drop; userspace refuses other actions for cgroup-only targets.
     match evaluate(&flow, dir, ifindex, 0, ctx.len()) {
-        Verdict::Pass => 1,
         Verdict::Drop => 0,
+        _ => 1,
     }
 }

@@ -137,6 +137,9 @@ pub struct Schedule {
     pub expiry: Option<Duration>,
 }
 
+/// Longest a reordered packet is held when no later packet comes to overtake it.
+pub const REORDER_MAX_HOLD: Duration = Duration::from_millis(500);
+
 /// Default kernel-enforced expiry for a fault without duration or explicit expiry.
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
 
@@ -275,16 +278,33 @@ impl NetFaultSpec {
     pub fn to_engine_fault(&self, at: &str, default_seed: u64) -> Result<NetFault, FaultFileError> {
         let action = match self.action {
             NetAction::Drop { probability } => Action::Drop { probability },
-            ref other => {
-                return Err(invalid(
-                    format!("{at}.action.kind"),
-                    format!(
-                        "{} is not carried by this build yet (drop is)",
-                        kind_name(other)
-                    ),
-                ));
-            }
+            NetAction::Delay {
+                base,
+                jitter,
+                distribution,
+            } => Action::Delay {
+                base_ns: base.as_nanos() as u64,
+                jitter_ns: jitter.as_nanos() as u64,
+                normal: distribution == Distribution::Normal,
+            },
+            NetAction::Reorder { probability, gap } => Action::Reorder {
+                probability,
+                gap,
+                max_hold_ns: REORDER_MAX_HOLD.as_nanos() as u64,
+            },
+            NetAction::Duplicate { probability } => Action::Duplicate { probability },
+            NetAction::Corrupt { probability } => Action::Corrupt { probability },
+            NetAction::Rate { bits_per_sec } => Action::Rate { bits_per_sec },
         };
+        if self.target.cgroup.is_some() && self.target.dev.is_none() && action.kind() != "drop" {
+            return Err(invalid(
+                format!("{at}.action.kind"),
+                format!(
+                    "{} needs a dev target: cgroup_skb programs can only drop",
+                    kind_name(&self.action)
+                ),
+            ));
+        }
         let mut f = NetFault::new(action);
         f.direction = self.direction;
         f.proto = self.proto.map_or(0, Proto::number);
@@ -321,6 +341,74 @@ pub fn kind_name(a: &NetAction) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(action: NetAction, target: NetTarget) -> NetFaultSpec {
+        NetFaultSpec {
+            id: None,
+            target,
+            direction: Direction::Egress,
+            proto: None,
+            src: None,
+            dst: None,
+            sport: None,
+            dport: None,
+            action,
+            seed: Some(1),
+            schedule: Schedule::default(),
+        }
+    }
+
+    #[test]
+    fn every_action_reaches_the_engine() {
+        let dev = NetTarget {
+            netns: Some("n1".into()),
+            dev: Some("eth0".into()),
+            cgroup: None,
+        };
+        let delay = NetAction::Delay {
+            base: Duration::from_millis(50),
+            jitter: Duration::from_millis(10),
+            distribution: Distribution::Normal,
+        };
+        let f = spec(delay.clone(), dev.clone())
+            .to_engine_fault("f", 0)
+            .unwrap();
+        assert_eq!(
+            f.action,
+            Action::Delay {
+                base_ns: 50_000_000,
+                jitter_ns: 10_000_000,
+                normal: true
+            }
+        );
+        let r = f.to_rule(0, 0).unwrap();
+        assert_eq!((r.param1, r.param2, r.param3), (50_000_000, 10_000_000, 1));
+        for a in [
+            NetAction::Reorder {
+                probability: 0.2,
+                gap: 3,
+            },
+            NetAction::Duplicate { probability: 0.1 },
+            NetAction::Corrupt { probability: 0.1 },
+            NetAction::Rate {
+                bits_per_sec: 1_000_000,
+            },
+        ] {
+            let f = spec(a.clone(), dev.clone())
+                .to_engine_fault("f", 0)
+                .unwrap();
+            assert_eq!(f.action.kind(), kind_name(&a));
+        }
+        let cg = NetTarget {
+            netns: None,
+            dev: None,
+            cgroup: Some("x".into()),
+        };
+        match spec(delay, cg).validate("net[0]") {
+            Err(FaultFileError::Invalid { field, .. }) => assert_eq!(field, "net[0].action.kind"),
+            other => panic!("cgroup-only delay must be refused, got {other:?}"),
+        }
+    }
 
     #[test]
     fn schedule_window() {

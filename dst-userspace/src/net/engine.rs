@@ -8,7 +8,7 @@ use std::os::fd::AsFd as _;
 
 use aya::{
     Ebpf,
-    maps::{Array, MapData, PerCpuArray},
+    maps::{Array, HashMap, Map, MapData, PerCpuArray},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, LinkOrder, SchedClassifier, TcAttachType,
         tc::{NlOptions, TcAttachOptions},
@@ -16,11 +16,15 @@ use aya::{
 };
 use dst_common::{
     MAX_NET_RULES,
-    net::{NetCounters, NetRule, RuleSeq},
+    net::{DelayTaps, NetCounters, NetRule, PREFILTER_MAX_PORTS, RuleSeq, TapReturn},
 };
 use serde::Serialize;
 
-use super::spec::{Direction, NetFault, SpecError};
+use super::{
+    delayline::{self, DelayLine, SharedRules},
+    spec::{Direction, NetFault, SpecError},
+    tap::Tap,
+};
 use crate::{cgroup::Cgroup, ebpf};
 
 /// Errors of the network engine.
@@ -58,6 +62,20 @@ pub enum NetError {
     /// The slot does not hold a fault.
     #[error("no network fault in slot {0}")]
     NoSuchSlot(u32),
+    /// The delay line's TAP device could not be created.
+    #[error(
+        "creating delay-line TAP {name}: {source}; the delay line needs /dev/net/tun (modprobe tun) and CAP_NET_ADMIN"
+    )]
+    Tap {
+        /// TAP name.
+        name: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An interface name did not resolve in the namespace.
+    #[error("interface {0:?} not found in this network namespace; list them with `ip link`")]
+    NoSuchInterface(String),
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> NetError {
@@ -141,35 +159,39 @@ pub struct NetEngine {
     bpf: Ebpf,
     used: [bool; MAX_NET_RULES as usize],
     limit: u32,
+    delay_lines: Vec<SharedRules>,
+    /// Possible CPUs (size of per-CPU values), read once at load.
+    ncpu: usize,
+    /// Mirror of DST_NET_WILDCARD.
+    wildcard: u64,
+    /// Mirror of the non-zero DST_NET_PORTMASK entries.
+    port_masks: std::collections::BTreeMap<u16, u64>,
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
 const PROG_TC_EGRESS: &str = "dst_tc_egress";
 const PROG_CG_INGRESS: &str = "dst_cg_ingress";
 const PROG_CG_EGRESS: &str = "dst_cg_egress";
+const PROG_TAP_RETURN: &str = "dst_tap_return";
 
 impl NetEngine {
-    /// Loads the object and its programs (nothing is attached yet).
+    /// Loads the object and its maps. Programs are verified and loaded on first attach (the
+    /// rule loop costs the verifier a few hundred ms per program, so only what is used is
+    /// loaded).
     pub fn load() -> Result<Self, NetError> {
-        let mut bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
-        for name in [PROG_TC_INGRESS, PROG_TC_EGRESS] {
-            let p: &mut SchedClassifier = prog(&mut bpf, name)?;
-            p.load().map_err(|source| NetError::Program {
-                what: format!("loading {name}"),
-                source,
-            })?;
-        }
-        for name in [PROG_CG_INGRESS, PROG_CG_EGRESS] {
-            let p: &mut CgroupSkb = prog(&mut bpf, name)?;
-            p.load().map_err(|source| NetError::Program {
-                what: format!("loading {name}"),
-                source,
-            })?;
-        }
+        let bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
+            map: "DST_NET_COUNTERS",
+            source: aya::maps::MapError::IoError(e),
+        })?;
         Ok(Self {
+            ncpu,
             bpf,
             used: [false; MAX_NET_RULES as usize],
             limit: 0,
+            delay_lines: Vec::new(),
+            wildcard: 0,
+            port_masks: std::collections::BTreeMap::new(),
         })
     }
 
@@ -243,6 +265,141 @@ impl NetEngine {
         Ok(())
     }
 
+    /// Creates the delay line for `iface` (in the calling thread's network namespace): one TAP
+    /// per direction, the return program on each TAP's ingress, and the map entries that make
+    /// the classifiers redirect delay/reorder/rate packets there. Attach the classifiers with
+    /// [`NetEngine::attach_tc`] as well. The returned line stops (releasing what it holds) and
+    /// the TAPs vanish when it is dropped; call [`NetEngine::detach_delay_line`] first.
+    pub fn attach_delay_line(
+        &mut self,
+        iface: &str,
+        dir: Direction,
+    ) -> Result<DelayLine, NetError> {
+        let ifindex = nix::net::if_::if_nametoindex(iface)
+            .map_err(|_| NetError::NoSuchInterface(iface.to_string()))?;
+        let mut taps = Vec::new();
+        let mut entry = DelayTaps::default();
+        for (ingress, wanted) in [
+            (true, dir != Direction::Egress),
+            (false, dir != Direction::Ingress),
+        ] {
+            if !wanted {
+                continue;
+            }
+            let name = format!("dstd{ifindex}{}", if ingress { 'i' } else { 'e' });
+            let tap = Tap::create(&name).map_err(|source| NetError::Tap {
+                name: name.clone(),
+                source,
+            })?;
+            crate::netlink::Netlink::new()
+                .and_then(|nl| nl.link_up(tap.ifindex))
+                .map_err(|e| NetError::Tap {
+                    name: name.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            let p: &mut SchedClassifier = prog(&mut self.bpf, PROG_TAP_RETURN)?;
+            p.attach_with_options(
+                &name,
+                TcAttachType::Ingress,
+                TcAttachOptions::TcxOrder(LinkOrder::default()),
+            )
+            .or_else(|_| {
+                let _ = aya::programs::tc::qdisc_add_clsact(&name);
+                p.attach_with_options(
+                    &name,
+                    TcAttachType::Ingress,
+                    TcAttachOptions::Netlink(NlOptions::default()),
+                )
+            })
+            .map_err(|source| NetError::Program {
+                what: format!("attaching {PROG_TAP_RETURN} to {name}"),
+                source,
+            })?;
+            let mut ret: HashMap<&mut MapData, u32, TapReturn> = HashMap::try_from(
+                self.bpf
+                    .map_mut("DST_NET_TAP_RETURN")
+                    .expect("map in object"),
+            )
+            .map_err(map_err("DST_NET_TAP_RETURN"))?;
+            ret.insert(
+                tap.ifindex,
+                TapReturn {
+                    ifindex,
+                    ingress: u32::from(ingress),
+                },
+                0,
+            )
+            .map_err(map_err("DST_NET_TAP_RETURN"))?;
+            if ingress {
+                entry.ingress_tap = tap.ifindex;
+            } else {
+                entry.egress_tap = tap.ifindex;
+            }
+            taps.push((tap, delayline::dir_flag(ingress)));
+        }
+        let shared = SharedRules::default();
+        {
+            // Faults already live are served by the new line too.
+            let rules: Array<&MapData, NetRule> =
+                Array::try_from(self.bpf.map("DST_NET_RULES").expect("map in object"))
+                    .map_err(map_err("DST_NET_RULES"))?;
+            for slot in (0..MAX_NET_RULES).filter(|&i| self.used[i as usize]) {
+                if let Ok(r) = rules.get(&slot, 0) {
+                    delayline::register(&shared, slot, r);
+                }
+            }
+        }
+        let line = DelayLine::start(
+            taps,
+            shared.clone(),
+            self.map_id("DST_NET_SEQ")?,
+            self.map_id("DST_NET_COUNTERS")?,
+        )
+        .map_err(map_err("delay line"))?;
+        let mut t: HashMap<&mut MapData, u32, DelayTaps> =
+            HashMap::try_from(self.bpf.map_mut("DST_NET_TAPS").expect("map in object"))
+                .map_err(map_err("DST_NET_TAPS"))?;
+        t.insert(ifindex, entry, 0)
+            .map_err(map_err("DST_NET_TAPS"))?;
+        self.delay_lines.push(shared);
+        Ok(line)
+    }
+
+    /// Stops redirecting to `line`'s TAPs (call before dropping the line).
+    pub fn detach_delay_line(&mut self, line: &DelayLine) -> Result<(), NetError> {
+        let shared = line.shared();
+        self.delay_lines
+            .retain(|s| !std::sync::Arc::ptr_eq(s, &shared));
+        let mut t: HashMap<&mut MapData, u32, DelayTaps> =
+            HashMap::try_from(self.bpf.map_mut("DST_NET_TAPS").expect("map in object"))
+                .map_err(map_err("DST_NET_TAPS"))?;
+        let keys: Vec<u32> = t.keys().filter_map(Result::ok).collect();
+        for k in keys {
+            if let Ok(v) = t.get(&k, 0)
+                && line
+                    .taps
+                    .iter()
+                    .any(|(_, idx, _)| *idx == v.ingress_tap || *idx == v.egress_tap)
+            {
+                let _ = t.remove(&k);
+            }
+        }
+        Ok(())
+    }
+
+    fn map_id(&self, name: &'static str) -> Result<u32, NetError> {
+        let data = match self.bpf.map(name).expect("map in object") {
+            Map::Array(d) | Map::PerCpuArray(d) | Map::HashMap(d) => d,
+            _ => {
+                return Err(NetError::Map {
+                    map: name,
+                    source: aya::maps::MapError::InvalidName { name: name.into() },
+                });
+            }
+        };
+        data.info().map(|i| i.id()).map_err(map_err(name))
+    }
+
     /// Installs a set of faults atomically: either every fault gets a slot and is live, or none
     /// is written. Returns the slots in order.
     pub fn apply(&mut self, faults: &[(NetFault, u64, u64)]) -> Result<Vec<u32>, NetError> {
@@ -256,6 +413,11 @@ impl NetEngine {
             .collect();
         if free.len() < rules.len() {
             return Err(NetError::Full);
+        }
+        for (slot, rule) in free.iter().zip(&rules) {
+            for line in &self.delay_lines {
+                delayline::register(line, *slot, *rule);
+            }
         }
         let mut written = Vec::new();
         for (slot, rule) in free.iter().zip(&rules) {
@@ -277,13 +439,42 @@ impl NetEngine {
         Ok(free)
     }
 
+    /// Makes `slot` a candidate for the packets `rule` can match (before the rule goes live) or
+    /// removes it (after the rule is gone). A stale candidate bit only costs a comparison.
+    fn index(&mut self, slot: u32, rule: &NetRule, on: bool) -> Result<(), NetError> {
+        let bit = 1u64 << slot;
+        let set = |m: u64| if on { m | bit } else { m & !bit };
+        let span = u32::from(rule.dport_hi) - u32::from(rule.dport_lo) + 1;
+        if span > PREFILTER_MAX_PORTS {
+            self.wildcard = set(self.wildcard);
+            let mut w: Array<&mut MapData, u64> =
+                Array::try_from(self.bpf.map_mut("DST_NET_WILDCARD").expect("map in object"))
+                    .map_err(map_err("DST_NET_WILDCARD"))?;
+            return w
+                .set(0, self.wildcard, 0)
+                .map_err(map_err("DST_NET_WILDCARD"));
+        }
+        for port in rule.dport_lo..=rule.dport_hi {
+            let m = set(self.port_masks.get(&port).copied().unwrap_or(0));
+            if m == 0 {
+                self.port_masks.remove(&port);
+            } else {
+                self.port_masks.insert(port, m);
+            }
+            let mut pm: Array<&mut MapData, u64> =
+                Array::try_from(self.bpf.map_mut("DST_NET_PORTMASK").expect("map in object"))
+                    .map_err(map_err("DST_NET_PORTMASK"))?;
+            pm.set(u32::from(port), m, 0)
+                .map_err(map_err("DST_NET_PORTMASK"))?;
+        }
+        Ok(())
+    }
+
     fn write_slot(&mut self, slot: u32, rule: &NetRule) -> Result<(), NetError> {
+        self.index(slot, rule, true)?;
         // Fresh counters and decision stream for the new fault, then the rule itself (last, so
         // the kernel never sees a live rule with stale counters).
-        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
-            map: "DST_NET_COUNTERS",
-            source: aya::maps::MapError::IoError(e),
-        })?;
+        let ncpu = self.ncpu;
         let mut counters: PerCpuArray<&mut MapData, NetCounters> =
             PerCpuArray::try_from(self.bpf.map_mut("DST_NET_COUNTERS").expect("map in object"))
                 .map_err(map_err("DST_NET_COUNTERS"))?;
@@ -328,8 +519,13 @@ impl NetEngine {
         if !self.used.get(slot as usize).copied().unwrap_or(false) {
             return Err(NetError::NoSuchSlot(slot));
         }
+        let old = self.rule(slot)?;
         self.write_rule(slot, &NetRule::default())?;
         self.used[slot as usize] = false;
+        self.index(slot, &old, false)?;
+        for line in &self.delay_lines {
+            delayline::retire(line, slot);
+        }
         Ok(())
     }
 
@@ -357,7 +553,43 @@ impl NetEngine {
     }
 }
 
-fn prog<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
+/// Program types that load without extra arguments.
+trait Loadable {
+    fn load_once(&mut self) -> Result<(), aya::programs::ProgramError>;
+}
+
+impl Loadable for SchedClassifier {
+    fn load_once(&mut self) -> Result<(), aya::programs::ProgramError> {
+        if self.fd().is_ok() {
+            return Ok(());
+        }
+        self.load()
+    }
+}
+
+impl Loadable for CgroupSkb {
+    fn load_once(&mut self) -> Result<(), aya::programs::ProgramError> {
+        if self.fd().is_ok() {
+            return Ok(());
+        }
+        self.load()
+    }
+}
+
+/// The named program, loaded into the kernel (verified on first use).
+fn prog<'a, T: Loadable>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let p: &mut T = prog_unloaded(bpf, name)?;
+    p.load_once().map_err(|source| NetError::Program {
+        what: format!("loading {name}"),
+        source,
+    })?;
+    Ok(p)
+}
+
+fn prog_unloaded<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, NetError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {

@@ -3,8 +3,9 @@
 use std::{net::Ipv4Addr, str::FromStr, time::Duration};
 
 use dst_common::net::{
-    ACTION_COUNT, ACTION_DROP, NetRule, RULE_ACTIVE, RULE_EGRESS, RULE_INGRESS,
-    probability_to_threshold,
+    ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
+    ACTION_REORDER, DIST_NORMAL, DIST_UNIFORM, NetRule, PROB_ALWAYS, RULE_ACTIVE, RULE_EGRESS,
+    RULE_INGRESS, probability_to_threshold,
 };
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +141,64 @@ pub enum Action {
     },
     /// Only count matching packets (observation).
     Count,
+    /// Hold every matched packet for `base_ns` ± `jitter_ns` (delay line or EDT).
+    Delay {
+        /// Mean delay in ns.
+        base_ns: u64,
+        /// Spread in ns (uniform half-width or normal standard deviation).
+        jitter_ns: u64,
+        /// `true` = normal distribution, `false` = uniform.
+        normal: bool,
+    },
+    /// With `probability`, hold a packet until `gap` later matched packets have been decided
+    /// by the kernel and at least one of them went past (or `max_hold_ns` elapsed).
+    Reorder {
+        /// 0..=1.
+        probability: f64,
+        /// Later packets that must go by first.
+        gap: u32,
+        /// Upper bound on the hold when traffic stops.
+        max_hold_ns: u64,
+    },
+    /// Send the packet twice with `probability`.
+    Duplicate {
+        /// 0..=1.
+        probability: f64,
+    },
+    /// Flip the lowest bit of the last byte with `probability` (checksum left as is).
+    Corrupt {
+        /// 0..=1.
+        probability: f64,
+    },
+    /// Pace matched traffic to `bits_per_sec` through the delay line (tail drop beyond 1 s of
+    /// backlog).
+    Rate {
+        /// Bits per second.
+        bits_per_sec: u64,
+    },
+}
+
+impl Action {
+    /// Whether the action is carried by a delay line (or EDT) rather than by the classifier alone.
+    pub fn needs_delay_line(&self) -> bool {
+        matches!(
+            self,
+            Self::Delay { .. } | Self::Reorder { .. } | Self::Rate { .. }
+        )
+    }
+
+    /// Short name of the action kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Drop { .. } => "drop",
+            Self::Count => "count",
+            Self::Delay { .. } => "delay",
+            Self::Reorder { .. } => "reorder",
+            Self::Duplicate { .. } => "duplicate",
+            Self::Corrupt { .. } => "corrupt",
+            Self::Rate { .. } => "rate",
+        }
+    }
 }
 
 /// One network fault.
@@ -186,14 +245,17 @@ impl NetFault {
 
     /// Checks the fields; the same checks run before anything touches the kernel.
     pub fn validate(&self) -> Result<(), SpecError> {
-        match self.action {
-            Action::Drop { probability } if !(0.0..=1.0).contains(&probability) => {
-                Err(SpecError::Probability {
-                    field: "drop",
-                    value: probability,
-                })
-            }
-            _ => Ok(()),
+        let (field, p) = match self.action {
+            Action::Drop { probability } => ("drop", probability),
+            Action::Reorder { probability, .. } => ("reorder", probability),
+            Action::Duplicate { probability } => ("duplicate", probability),
+            Action::Corrupt { probability } => ("corrupt", probability),
+            _ => return Ok(()),
+        };
+        if (0.0..=1.0).contains(&p) {
+            Ok(())
+        } else {
+            Err(SpecError::Probability { field, value: p })
         }
     }
 
@@ -206,9 +268,39 @@ impl NetFault {
             Direction::Egress => RULE_EGRESS,
             Direction::Both => RULE_INGRESS | RULE_EGRESS,
         };
+        let (mut param1, mut param2, mut param3) = (0u64, 0u64, DIST_UNIFORM);
         let (action, probability) = match self.action {
             Action::Drop { probability } => (ACTION_DROP, probability_to_threshold(probability)),
-            Action::Count => (ACTION_COUNT, u32::MAX),
+            Action::Count => (ACTION_COUNT, PROB_ALWAYS),
+            Action::Delay {
+                base_ns,
+                jitter_ns,
+                normal,
+            } => {
+                (param1, param2) = (base_ns, jitter_ns);
+                if normal {
+                    param3 = DIST_NORMAL;
+                }
+                (ACTION_DELAY, PROB_ALWAYS)
+            }
+            Action::Reorder {
+                probability,
+                gap,
+                max_hold_ns,
+            } => {
+                (param1, param2) = (max_hold_ns, u64::from(gap));
+                (ACTION_REORDER, probability_to_threshold(probability))
+            }
+            Action::Duplicate { probability } => {
+                (ACTION_DUPLICATE, probability_to_threshold(probability))
+            }
+            Action::Corrupt { probability } => {
+                (ACTION_CORRUPT, probability_to_threshold(probability))
+            }
+            Action::Rate { bits_per_sec } => {
+                param1 = bits_per_sec;
+                (ACTION_RATE, PROB_ALWAYS)
+            }
         };
         let (src_addr, src_mask) = self.src.map(Cidr::to_kernel).unwrap_or((0, 0));
         let (dst_addr, dst_mask) = self.dst.map(Cidr::to_kernel).unwrap_or((0, 0));
@@ -226,6 +318,9 @@ impl NetFault {
             dport_lo: self.dport.lo,
             dport_hi: self.dport.hi,
             probability,
+            param1,
+            param2,
+            param3,
             not_before_ns,
             expires_ns,
             seed: self.seed,

@@ -8,6 +8,7 @@
 
 mod daemon;
 mod foundation;
+mod net;
 mod runner;
 mod sys;
 

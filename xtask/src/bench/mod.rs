@@ -3,6 +3,7 @@
 
 mod check;
 mod history;
+mod net;
 mod syscall;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ pub enum Bench {
     Check(check::Args),
     /// Acknowledged history appends per second through the daemon vs a plain file + fsync.
     History(history::Args),
+    /// Network engine: per-packet cost (UDP send, TCP throughput) and fault activation latency
+    /// against tc / nft / iptables (root).
+    Net,
     /// Syscall faults: cost to untargeted and targeted processes vs no dst and vs strace.
     Syscall(syscall::Args),
     /// (internal) The measured loop of the syscall bench: `loop getppid|write N`.
@@ -33,6 +37,7 @@ pub fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Check(a) => check::run(&a),
         Bench::History(a) => history::run(&a),
+        Bench::Net => net::run(),
         Bench::Syscall(a) => syscall::run(&a),
         Bench::Loop { kind, n } => syscall::measured_loop(&kind, n),
     }
