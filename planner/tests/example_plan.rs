@@ -101,7 +101,9 @@ fn compiles_six_runnable_scenarios_and_lists_the_manual_ones_with_why() {
     assert_eq!(file.nemesis[0].shape, "isolate");
     assert_eq!(file.nemesis[0].node, Some(1));
     assert_eq!(file.nemesis[0].id, "isolate-primary");
-    assert!(file.checker.linearizable);
+    // The durability claim is decided by the no-lost-writes invariant, without a search.
+    assert!(!file.checker.linearizable);
+    assert_eq!(file.checker.invariants, vec!["no-lost-writes".to_string()]);
 
     let dir = std::env::temp_dir().join(format!("planner-compile-{}", std::process::id()));
     let written = write_compiled(&dir, &compiled).unwrap();
