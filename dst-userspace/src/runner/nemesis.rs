@@ -117,53 +117,60 @@ pub fn install(
 ) -> Result<Vec<Scheduled>, NetError> {
     let mut out = Vec::new();
     for (i, n) in nemeses.iter().enumerate() {
-        let mut rng = Rng::new(seed, 7 + i as u64);
-        let (groups, pairs) = cut_pairs(n.shape, n.node, n.one_way, hosts.len(), &mut rng);
-        let start_ns = t0_ns + n.start.as_nanos() as u64;
-        let end_ns = start_ns + n.duration.as_nanos() as u64;
-        let rule = |a: usize, b: usize| {
-            let mut f = NetFault::new(Action::Drop { probability: 1.0 });
-            f.direction = Direction::Egress;
-            f.src = Some(Cidr {
-                addr: hosts[a].addr,
-                prefix: 32,
-            });
-            f.dst = Some(Cidr {
-                addr: hosts[b].addr,
-                prefix: 32,
-            });
-            f.seed = seed;
-            f
-        };
-        let mut faults: Vec<(NetFault, u64, u64)> = Vec::new();
-        for &(a, b) in &pairs {
-            match n.port {
-                None => faults.push((rule(a, b), start_ns, end_ns)),
-                Some(p) => {
-                    // Requests to the port and replies from it.
-                    let mut to = rule(a, b);
-                    to.dport = PortRange { lo: p, hi: p };
-                    let mut from = rule(a, b);
-                    from.sport = PortRange { lo: p, hi: p };
-                    faults.push((to, start_ns, end_ns));
-                    faults.push((from, start_ns, end_ns));
+        for k in 0..n.repeat.max(1) {
+            // Each repetition draws its own choices (which node, which split) from the seed.
+            let mut rng = Rng::new(seed, 7 + i as u64 + 1000 * u64::from(k));
+            let (groups, pairs) = cut_pairs(n.shape, n.node, n.one_way, hosts.len(), &mut rng);
+            let start_ns = t0_ns + (n.start + n.period() * k).as_nanos() as u64;
+            let end_ns = start_ns + n.duration.as_nanos() as u64;
+            let rule = |a: usize, b: usize| {
+                let mut f = NetFault::new(Action::Drop { probability: 1.0 });
+                f.direction = Direction::Egress;
+                f.src = Some(Cidr {
+                    addr: hosts[a].addr,
+                    prefix: 32,
+                });
+                f.dst = Some(Cidr {
+                    addr: hosts[b].addr,
+                    prefix: 32,
+                });
+                f.seed = seed;
+                f
+            };
+            let mut faults: Vec<(NetFault, u64, u64)> = Vec::new();
+            for &(a, b) in &pairs {
+                match n.port {
+                    None => faults.push((rule(a, b), start_ns, end_ns)),
+                    Some(p) => {
+                        // Requests to the port and replies from it.
+                        let mut to = rule(a, b);
+                        to.dport = PortRange { lo: p, hi: p };
+                        let mut from = rule(a, b);
+                        from.sport = PortRange { lo: p, hi: p };
+                        faults.push((to, start_ns, end_ns));
+                        faults.push((from, start_ns, end_ns));
+                    }
                 }
             }
+            let slots = engine.apply(&faults)?;
+            out.push(Scheduled {
+                id: if n.repeat > 1 {
+                    format!("{}#{}", n.id, k + 1)
+                } else {
+                    n.id.clone()
+                },
+                groups: groups
+                    .iter()
+                    .map(|g| g.iter().map(|h| h + 1).collect())
+                    .collect(),
+                cuts: pairs.iter().map(|&(a, b)| (a + 1, b + 1)).collect(),
+                start_ns,
+                end_ns,
+                min_applied: n.min_applied,
+                slots,
+                seed,
+            });
         }
-        let slots = engine.apply(&faults)?;
-        out.push(Scheduled {
-            id: n.id.clone(),
-            groups: groups
-                .iter()
-                .map(|g| g.iter().map(|h| h + 1).collect())
-                .collect(),
-            cuts: pairs.iter().map(|&(a, b)| (a + 1, b + 1)).collect(),
-            start_ns,
-            end_ns,
-            min_applied: n.min_applied,
-            slots,
-            seed,
-        });
     }
     Ok(out)
 }

@@ -191,13 +191,40 @@ pub struct Nemesis {
     /// How long it lasts.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
-    /// Landing requirement: packets the fault must act on inside its window.
+    /// Landing requirement: packets the fault must act on inside its window (each window, when
+    /// repeated).
     #[serde(default = "default_min_applied")]
     pub min_applied: u64,
+    /// How many windows (1 = once). Each repetition draws its own random choices from the seed.
+    #[serde(default = "default_repeat")]
+    pub repeat: u32,
+    /// Start-to-start distance of repeated windows (default: twice the duration).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub every: Option<Duration>,
 }
 
 fn default_min_applied() -> u64 {
     1
+}
+
+fn default_repeat() -> u32 {
+    1
+}
+
+impl Nemesis {
+    /// Start-to-start distance of repeated windows.
+    pub fn period(&self) -> Duration {
+        self.every.unwrap_or(self.duration * 2)
+    }
+
+    /// End of the last window, from the start of the workload.
+    pub fn last_end(&self) -> Duration {
+        self.start + self.period() * self.repeat.max(1).saturating_sub(1) + self.duration
+    }
 }
 
 /// Which model and checks decide the claim.
@@ -301,7 +328,13 @@ impl Scenario {
             return Err(invalid("workload.keys", "must be at least 1"));
         }
         for (i, n) in self.nemesis.iter().enumerate() {
-            let end = n.start + n.duration;
+            let end = n.last_end();
+            if n.repeat > 1 && n.period() < n.duration {
+                return Err(invalid(
+                    format!("nemesis[{i}].every"),
+                    "repeated windows would overlap: `every` must be at least `duration`",
+                ));
+            }
             if n.duration.is_zero() {
                 return Err(invalid(
                     format!("nemesis[{i}].duration"),
@@ -399,6 +432,19 @@ mod tests {
             .join("\n");
         let e = Scenario::parse(&no_claim).unwrap_err().to_string();
         assert!(e.contains("statement"), "{e}");
+        let overlapping = DEMO.replace(
+            "min_applied = 10",
+            "min_applied = 10\nrepeat = 2\nevery = \"1s\"",
+        );
+        match Scenario::parse(&overlapping) {
+            Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "nemesis[0].every"),
+            other => panic!("{other:?}"),
+        }
+        let too_many = DEMO.replace("min_applied = 10", "min_applied = 10\nrepeat = 3");
+        assert!(
+            Scenario::parse(&too_many).is_err(),
+            "3 windows of 5 s every 10 s end after 12 s"
+        );
         let late = DEMO.replace("duration = \"5s\"", "duration = \"60s\"");
         match Scenario::parse(&late) {
             Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "nemesis[0].duration"),

@@ -348,3 +348,36 @@ fn plan_coverage_is_filled_from_real_runs() {
     }
     assert!(m.unmatched_runs.is_empty(), "{:?}", m.unmatched_runs);
 }
+
+/// A repeated nemesis: each window is its own kernel-windowed rule set with its own evidence,
+/// recorded in the history as its own start/stop pair.
+#[test]
+fn repeated_nemesis_windows_each_land() {
+    let mut s = short();
+    s.nemesis[0].start = Duration::from_millis(500);
+    s.nemesis[0].duration = Duration::from_secs(1);
+    s.nemesis[0].repeat = 2;
+    s.nemesis[0].every = Some(Duration::from_secs(2));
+    s.run.min_ops_per_window = 5;
+    s.validate().unwrap();
+    let (o, d) = run(&s, "repeat", false);
+    assert!(
+        matches!(o.decision.verdict, Verdict::Pass),
+        "{:?}",
+        o.decision.reasons
+    );
+    let ids: Vec<&str> = o.evidence.iter().map(|e| e.scheduled.id.as_str()).collect();
+    assert_eq!(ids, ["isolate-primary#1", "isolate-primary#2"]);
+    assert!(
+        o.evidence.iter().all(|e| e.landed),
+        "{:?}",
+        o.evidence
+            .iter()
+            .map(|e| e.counters.applied)
+            .collect::<Vec<_>>()
+    );
+    let gap = o.evidence[1].scheduled.start_ns - o.evidence[0].scheduled.start_ns;
+    assert_eq!(gap, 2_000_000_000);
+    let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap();
+    assert_eq!(history.matches("\"start-partition\"").count(), 2);
+}
