@@ -16,7 +16,12 @@ use hyper::{Request, body::Bytes, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use super::{log::HistoryLog, rng::Rng, scenario::Workload, workload::WorkloadError};
+use super::{
+    log::HistoryLog,
+    rng::Rng,
+    scenario::Workload,
+    workload::{Pacer, WorkloadError},
+};
 use crate::testing::Host;
 
 /// Result of one request.
@@ -124,16 +129,8 @@ pub fn client(
         timeout: w.op_timeout,
     };
     let mut process = c as i64;
-    let interval = Duration::from_secs_f64(w.clients as f64 / f64::from(w.rate));
-    let mut next = start + interval.mul_f64(rng.unit());
-    while Instant::now() < end {
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        next += interval.mul_f64(0.5 + rng.unit());
-        if Instant::now() >= end {
-            break;
-        }
+    let mut pacer = Pacer::new(w, &mut rng, start, end);
+    while pacer.wait(&mut rng) {
         let k = rng.below(w.keys as usize) as i64;
         let key = Value::from(k);
         let kb = B64.encode(format!("r{k}"));

@@ -14,7 +14,7 @@ use super::{
     log::HistoryLog,
     rng::Rng,
     scenario::{ExecClient, Workload},
-    workload::WorkloadError,
+    workload::{Pacer, WorkloadError},
 };
 use crate::testing::Host;
 
@@ -43,9 +43,8 @@ fn one(
         .replace("{value}", &value.to_string())
         .replace("{addr}", &hosts[host].addr.to_string())
         .replace("{port}", &port.to_string());
-    for (i, h) in hosts.iter().enumerate().rev() {
-        cmd = cmd.replace(&format!("{{addr{}}}", i + 1), &h.addr.to_string());
-    }
+    let addrs: Vec<_> = hosts.iter().map(|h| h.addr).collect();
+    cmd = super::sut::expand_addrs(&cmd, &addrs);
     let child = hosts[host].ns.run(|| {
         Command::new("sh")
             .arg("-c")
@@ -115,17 +114,9 @@ pub fn client(
     let mut rng = Rng::new(seed, 4000 + c as u64);
     let host = c % hosts.len();
     let mut process = c as i64;
-    let interval = Duration::from_secs_f64(w.clients as f64 / f64::from(w.rate));
-    let mut next = start + interval.mul_f64(rng.unit());
+    let mut pacer = Pacer::new(w, &mut rng, start, end);
     let mut seq = 0i64;
-    while Instant::now() < end {
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        next += interval.mul_f64(0.5 + rng.unit());
-        if Instant::now() >= end {
-            break;
-        }
+    while pacer.wait(&mut rng) {
         let key = rng.below(w.keys as usize) as i64;
         let (f, arg) = if rng.unit() < w.read_share {
             (e.read.as_str(), Value::Null)

@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 use checkers::history::{OpType, Process};
 use serde_json::{Value, json};
 
-use super::{log::HistoryLog, rng::Rng, scenario::Workload, workload::WorkloadError};
+use super::{
+    log::HistoryLog,
+    rng::Rng,
+    scenario::Workload,
+    workload::{Pacer, WorkloadError},
+};
 use crate::testing::Host;
 
 enum Reply<T> {
@@ -81,17 +86,9 @@ pub fn client(
         conn: None,
     };
     let mut process = c as i64;
-    let interval = Duration::from_secs_f64(w.clients as f64 / f64::from(w.rate));
-    let mut next = start + interval.mul_f64(rng.unit());
+    let mut pacer = Pacer::new(w, &mut rng, start, end);
     let mut seq = 0i64;
-    while Instant::now() < end {
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        next += interval.mul_f64(0.5 + rng.unit());
-        if Instant::now() >= end {
-            break;
-        }
+    while pacer.wait(&mut rng) {
         let k = rng.below(w.keys as usize) as i64;
         let key = Value::from(k);
         let p = Process::Id(process);

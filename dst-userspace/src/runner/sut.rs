@@ -73,7 +73,7 @@ pub fn command_line(
         .map(|a| format!("{a}:{}", sut.port))
         .collect::<Vec<_>>()
         .join(",");
-    let mut line = sut
+    let line = sut
         .start
         .replace("{id}", &id.to_string())
         .replace("{addr}", &addr.to_string())
@@ -81,7 +81,12 @@ pub fn command_line(
         .replace("{port}", &sut.port.to_string())
         .replace("{dir}", &dir.display().to_string())
         .replace("{bin}", &bin.display().to_string());
-    // `{addrN}`: host N's address, highest N first so `{addr1}` does not eat `{addr10}`.
+    expand_addrs(&line, all)
+}
+
+/// Replaces `{addrN}` with host N's address (highest N first, so `{addr1}` never eats `{addr10}`).
+pub fn expand_addrs(line: &str, all: &[Ipv4Addr]) -> String {
+    let mut line = line.to_string();
     for (i, a) in all.iter().enumerate().rev() {
         line = line.replace(&format!("{{addr{}}}", i + 1), &a.to_string());
     }

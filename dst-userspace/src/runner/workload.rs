@@ -122,6 +122,35 @@ fn parse_set(s: &str) -> Option<Value> {
         .map(Value::Array)
 }
 
+/// Paces one client: on average `clients / rate` seconds between its operations (each gap drawn
+/// from the run's seed within ±50 %), until the workload ends.
+pub struct Pacer {
+    interval: Duration,
+    next: Instant,
+    end: Instant,
+}
+
+impl Pacer {
+    /// A pacer whose first operation falls at a seeded offset after `start`.
+    pub fn new(w: &Workload, rng: &mut Rng, start: Instant, end: Instant) -> Self {
+        let interval = Duration::from_secs_f64(w.clients as f64 / f64::from(w.rate));
+        Self {
+            interval,
+            next: start + interval.mul_f64(rng.unit()),
+            end,
+        }
+    }
+
+    /// Sleeps until the next operation is due; false once the workload has ended.
+    pub fn wait(&mut self, rng: &mut Rng) -> bool {
+        if let Some(wait) = self.next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        self.next += self.interval.mul_f64(0.5 + rng.unit());
+        Instant::now() < self.end
+    }
+}
+
 /// One client's op loop until `end`.
 #[allow(clippy::too_many_arguments)]
 fn client(
@@ -143,17 +172,9 @@ fn client(
         timeout: w.op_timeout,
     };
     let mut process = c as i64;
-    let interval = Duration::from_secs_f64(w.clients as f64 / f64::from(w.rate));
-    let mut next = start + interval.mul_f64(rng.unit());
+    let mut pacer = Pacer::new(w, &mut rng, start, end);
     let mut seq = 0i64;
-    while Instant::now() < end {
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        next += interval.mul_f64(0.5 + rng.unit());
-        if Instant::now() >= end {
-            break;
-        }
+    while pacer.wait(&mut rng) {
         let key = Value::from(rng.below(w.keys as usize) as i64);
         let p = Process::Id(process);
         let outcome = if rng.unit() < w.read_share {
