@@ -4,61 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A run's verdict; the process exit code is [`Verdict::exit_code`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
-    /// The claim held, every required fault landed, the history sufficed, the checker decided.
-    Pass,
-    /// The checker found a violation; a witness is attached.
-    Fail,
-    /// The checker passed but a required fault shows no evidence of having landed.
-    NotLanded,
-    /// The checker could not decide within its budget.
-    Inconclusive,
-    /// Too few completed operations, overall or inside fault windows.
-    InsufficientHistory,
-    /// A test-side failure: client crash, malformed history, checker error.
-    HarnessError,
-    /// The kernel lacks a hook, a permission is missing, or the system under test would not start.
-    EnvironmentError,
-    /// A failure that a re-run with the same seed did not reproduce.
-    Flaky,
-    /// Skipped, or blocked by a precondition.
-    NotRun,
-}
-
-impl Verdict {
-    /// Exit code (DESIGN.md): PASS 0 … NOT_RUN 8.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Pass => 0,
-            Self::Fail => 1,
-            Self::NotLanded => 2,
-            Self::Inconclusive => 3,
-            Self::InsufficientHistory => 4,
-            Self::HarnessError => 5,
-            Self::EnvironmentError => 6,
-            Self::Flaky => 7,
-            Self::NotRun => 8,
-        }
-    }
-
-    /// The verdict's name as printed.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pass => "PASS",
-            Self::Fail => "FAIL",
-            Self::NotLanded => "NOT_LANDED",
-            Self::Inconclusive => "INCONCLUSIVE",
-            Self::InsufficientHistory => "INSUFFICIENT_HISTORY",
-            Self::HarnessError => "HARNESS_ERROR",
-            Self::EnvironmentError => "ENVIRONMENT_ERROR",
-            Self::Flaky => "FLAKY",
-            Self::NotRun => "NOT_RUN",
-        }
-    }
-}
+/// A run's verdict (one definition, shared with the planner that reads `verdict.json`); the
+/// process exit code is [`Verdict::exit_code`].
+pub use planner::verdict::Verdict;
 
 /// What the checker said.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,7 +352,7 @@ mod tests {
             Verdict::NotRun,
         ];
         for (i, v) in all.iter().enumerate() {
-            assert_eq!(v.exit_code() as usize, i, "{}", v.name());
+            assert_eq!(v.exit_code() as usize, i, "{}", v.as_str());
         }
         assert_eq!(
             serde_json::to_string(&Verdict::NotLanded).unwrap(),

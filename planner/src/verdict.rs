@@ -33,6 +33,22 @@ impl Verdict {
     }
 
     /// The spelling used in `verdict.json` and reports (`NOT_LANDED`).
+    /// Process exit code (DESIGN.md): PASS 0 … NOT_RUN 8.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Pass => 0,
+            Self::Fail => 1,
+            Self::NotLanded => 2,
+            Self::Inconclusive => 3,
+            Self::InsufficientHistory => 4,
+            Self::HarnessError => 5,
+            Self::EnvironmentError => 6,
+            Self::Flaky => 7,
+            Self::NotRun => 8,
+        }
+    }
+
+    /// The verdict's name as printed (same spelling as serde).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "PASS",

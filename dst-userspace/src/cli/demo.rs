@@ -56,7 +56,7 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         ("unsafe", &unsafe_run, Verdict::Fail),
     ] {
         if !json {
-            println!("== service in {mode} mode (expected {})", expect.name());
+            println!("== service in {mode} mode (expected {})", expect.as_str());
         }
         let out = args.out.join(mode);
         let v = super::run::run_scenario(
@@ -77,8 +77,8 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         for (mode, v, e) in &results {
             println!(
                 "{mode:<7} {:<22} expected {:<6} {}",
-                v.name(),
-                e.name(),
+                v.as_str(),
+                e.as_str(),
                 if v == e { "ok" } else { "UNEXPECTED" }
             );
         }

@@ -109,7 +109,7 @@ pub fn run_scenario(
         println!(
             "{} — {}",
             scenario.claim.id,
-            outcome.decision.verdict.name()
+            outcome.decision.verdict.as_str()
         );
         for r in &outcome.decision.reasons {
             println!("  {r}");

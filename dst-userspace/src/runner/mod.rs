@@ -296,7 +296,7 @@ pub fn run_with_rerun(
         if again.decision.verdict != Verdict::Fail {
             outcome.decision.reasons.push(format!(
                 "a re-run with the same seed gave {} (see {})",
-                again.decision.verdict.name(),
+                again.decision.verdict.as_str(),
                 again_opts.out.display()
             ));
             outcome.decision.verdict = Verdict::Flaky;

@@ -64,7 +64,7 @@ pub fn update_verdict(out: &Path, d: &Decision) -> std::io::Result<()> {
     let md = std::fs::read_to_string(&md_path)?;
     let note = format!(
         "> **Verdict changed to {}** after a re-run with the same seed: {}\n\n",
-        d.verdict.name(),
+        d.verdict.as_str(),
         d.reasons.last().cloned().unwrap_or_default()
     );
     let (title, rest) = md.split_once("\n\n").unwrap_or((&md, ""));
@@ -107,12 +107,12 @@ fn ms(ns: Option<u64>, t0: u64) -> String {
 pub fn markdown(f: &Findings<'_>) -> String {
     let s = f.scenario;
     let mut md = String::new();
-    let _ = writeln!(md, "# {} — {}\n", s.claim.id, f.decision.verdict.name());
+    let _ = writeln!(md, "# {} — {}\n", s.claim.id, f.decision.verdict.as_str());
     let _ = writeln!(md, "**Claim.** {}\n", s.claim.statement);
     let _ = writeln!(
         md,
         "**Verdict: {}** (exit code {}). Why:\n",
-        f.decision.verdict.name(),
+        f.decision.verdict.as_str(),
         f.decision.verdict.exit_code()
     );
     for r in &f.decision.reasons {
