@@ -67,11 +67,15 @@ pub fn run_scenario(
     rerun: bool,
     json: bool,
 ) -> anyhow::Result<Verdict> {
-    let reproduce = format!(
-        "dst run {path} --seed {} --out {}",
-        scenario.run.seed,
-        out.display()
-    );
+    let reproduce = match path.strip_prefix("<dst demo") {
+        // The demo's scenarios are embedded: the demo itself reproduces them.
+        Some(_) => format!("dst demo --seed {}", scenario.run.seed),
+        None => format!(
+            "dst run {path} --seed {} --out {}",
+            scenario.run.seed,
+            out.display()
+        ),
+    };
     let opts = RunOptions {
         out: out.to_path_buf(),
         prefix: format!("dstrun{}-", std::process::id() % 100_000),

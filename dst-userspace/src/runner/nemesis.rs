@@ -98,6 +98,8 @@ pub struct Scheduled {
     pub start_ns: u64,
     /// Window end, CLOCK_MONOTONIC ns.
     pub end_ns: u64,
+    /// Window start relative to the start of the workload, in milliseconds.
+    pub start_offset_ms: u64,
     /// Landing requirement.
     pub min_applied: u64,
     /// Rule slots in the engine.
@@ -165,6 +167,7 @@ pub fn install(
                     .collect(),
                 cuts: pairs.iter().map(|&(a, b)| (a + 1, b + 1)).collect(),
                 start_ns,
+                start_offset_ms: (start_ns - t0_ns) / 1_000_000,
                 end_ns,
                 min_applied: n.min_applied,
                 slots,

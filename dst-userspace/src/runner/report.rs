@@ -134,11 +134,11 @@ pub fn markdown(f: &Findings<'_>) -> String {
             .join(" ");
         let _ = writeln!(
             md,
-            "| {} | {} | {:.1} s from t0+{:.1} s | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.1} s from workload start + {:.1} s | {} | {} | {} | {} | {} | {} | {} |",
             sc.id,
             cuts,
             (sc.end_ns - sc.start_ns) as f64 / 1e9,
-            0.0,
+            sc.start_offset_ms as f64 / 1e3,
             e.backend,
             e.counters.matched,
             e.counters.applied,
