@@ -390,6 +390,12 @@ fn tcp_needs_the_token_and_one_daemon_per_socket() {
     assert_eq!(st.code(), Some(64));
     let token_file = dir.0.join("token");
     std::fs::write(&token_file, "s3cret-token-0123456789\n").unwrap();
+    // Owner-only, as the daemon asks of a token file (it warns otherwise).
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
