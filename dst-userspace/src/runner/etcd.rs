@@ -6,7 +6,7 @@
 
 use std::{
     net::{SocketAddr, TcpStream},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
@@ -17,10 +17,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use super::{
-    log::HistoryLog,
     rng::Rng,
-    scenario::Workload,
-    workload::{Pacer, WorkloadError},
+    workload::{ClientCtx, Pacer, WorkloadError},
 };
 use crate::testing::Host;
 
@@ -103,18 +101,18 @@ fn unb64(s: &str) -> Option<i64> {
     String::from_utf8(B64.decode(s).ok()?).ok()?.parse().ok()
 }
 
-/// One client's op loop until `end`: read / write / cas on small integer values.
-#[allow(clippy::too_many_arguments)]
-pub fn client(
-    c: usize,
-    w: &Workload,
-    hosts: &[Host],
-    port: u16,
-    log: &HistoryLog,
-    seed: u64,
-    start: Instant,
-    end: Instant,
-) -> Result<(), WorkloadError> {
+/// One client's op loop until the workload ends: read / write / cas on small integer values.
+pub fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
+    let ClientCtx {
+        c,
+        w,
+        hosts,
+        port,
+        log,
+        seed,
+        start,
+        end,
+    } = ctx;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -11,10 +11,9 @@ use checkers::history::{OpType, Process};
 use serde_json::Value;
 
 use super::{
-    log::HistoryLog,
     rng::Rng,
-    scenario::{ExecClient, Workload},
-    workload::{Pacer, WorkloadError},
+    scenario::ExecClient,
+    workload::{ClientCtx, Pacer, WorkloadError},
 };
 use crate::testing::Host;
 
@@ -96,18 +95,18 @@ fn one(
     }
 }
 
-/// One client's op loop until `end`.
-#[allow(clippy::too_many_arguments)]
-pub fn client(
-    c: usize,
-    w: &Workload,
-    hosts: &[Host],
-    port: u16,
-    log: &HistoryLog,
-    seed: u64,
-    start: Instant,
-    end: Instant,
-) -> Result<(), WorkloadError> {
+/// One client's op loop until the workload ends.
+pub fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
+    let ClientCtx {
+        c,
+        w,
+        hosts,
+        port,
+        log,
+        seed,
+        start,
+        end,
+    } = ctx;
     let Some(e) = w.exec.as_ref() else {
         return Ok(());
     };

@@ -4,16 +4,14 @@
 //! replica behind an asynchronous replication link, reads that miss acknowledged adds are what
 //! the no-lost-writes invariant reports.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use checkers::history::{OpType, Process};
 use serde_json::{Value, json};
 
 use super::{
-    log::HistoryLog,
     rng::Rng,
-    scenario::Workload,
-    workload::{Pacer, WorkloadError},
+    workload::{ClientCtx, Pacer, WorkloadError},
 };
 use crate::testing::Host;
 
@@ -59,18 +57,18 @@ impl Conn {
     }
 }
 
-/// One client's op loop until `end`.
-#[allow(clippy::too_many_arguments)]
-pub fn client(
-    c: usize,
-    w: &Workload,
-    hosts: &[Host],
-    port: u16,
-    log: &HistoryLog,
-    seed: u64,
-    start: Instant,
-    end: Instant,
-) -> Result<(), WorkloadError> {
+/// One client's op loop until the workload ends.
+pub fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
+    let ClientCtx {
+        c,
+        w,
+        hosts,
+        port,
+        log,
+        seed,
+        start,
+        end,
+    } = ctx;
     let mut rng = Rng::new(seed, 3000 + c as u64);
     let local = c % hosts.len();
     let mut primary = Conn {
@@ -92,7 +90,7 @@ pub fn client(
         let k = rng.below(w.keys as usize) as i64;
         let key = Value::from(k);
         let p = Process::Id(process);
-        let (f, arg, kind, value) = if rng.unit() < w.read_share {
+        let (f, kind, value) = if rng.unit() < w.read_share {
             log.record(
                 p.clone(),
                 OpType::Invoke,
@@ -103,10 +101,10 @@ pub fn client(
             match reader.call::<Vec<i64>>(hosts, redis::cmd("SMEMBERS").arg(format!("s{k}"))) {
                 Reply::Ok(mut v) => {
                     v.sort_unstable();
-                    ("read", Value::Null, OpType::Ok, json!(v))
+                    ("read", OpType::Ok, json!(v))
                 }
-                Reply::Refused => ("read", Value::Null, OpType::Fail, Value::Null),
-                Reply::Unknown => ("read", Value::Null, OpType::Info, Value::Null),
+                Reply::Refused => ("read", OpType::Fail, Value::Null),
+                Reply::Unknown => ("read", OpType::Info, Value::Null),
             }
         } else {
             seq += 1;
@@ -124,9 +122,8 @@ pub fn client(
                     Reply::Refused => OpType::Fail,
                     Reply::Unknown => OpType::Info,
                 };
-            ("add", Value::from(e), kind, Value::from(e))
+            ("add", kind, Value::from(e))
         };
-        let _ = arg;
         log.record(p, kind, f, Some(key), value);
         if kind == OpType::Info {
             process += w.clients as i64;

@@ -122,6 +122,28 @@ fn parse_set(s: &str) -> Option<Value> {
         .map(Value::Array)
 }
 
+/// What every client thread is given: its number, the workload, the hosts, the service port,
+/// the history, the run's seed and the workload's time span.
+#[derive(Clone, Copy)]
+pub struct ClientCtx<'a> {
+    /// Client number (0-based); the client runs on host `c % hosts`.
+    pub c: usize,
+    /// The workload settings.
+    pub w: &'a Workload,
+    /// The hosts.
+    pub hosts: &'a [Host],
+    /// The service's port.
+    pub port: u16,
+    /// Where operations are recorded.
+    pub log: &'a HistoryLog,
+    /// The run's seed.
+    pub seed: u64,
+    /// When the first operation may start.
+    pub start: Instant,
+    /// When the workload ends.
+    pub end: Instant,
+}
+
 /// Paces one client: on average `clients / rate` seconds between its operations (each gap drawn
 /// from the run's seed within ±50 %), until the workload ends.
 pub struct Pacer {
@@ -151,18 +173,18 @@ impl Pacer {
     }
 }
 
-/// One client's op loop until `end`.
-#[allow(clippy::too_many_arguments)]
-fn client(
-    c: usize,
-    w: &Workload,
-    hosts: &[Host],
-    port: u16,
-    log: &HistoryLog,
-    seed: u64,
-    start: Instant,
-    end: Instant,
-) -> Result<(), WorkloadError> {
+/// One client's op loop until the workload ends.
+fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
+    let ClientCtx {
+        c,
+        w,
+        hosts,
+        port,
+        log,
+        seed,
+        start,
+        end,
+    } = ctx;
     let mut rng = Rng::new(seed, 1000 + c as u64);
     let host = c % hosts.len();
     let mut conn = Conn {
@@ -240,15 +262,21 @@ pub fn run(
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..w.clients)
             .map(|c| {
+                let ctx = ClientCtx {
+                    c,
+                    w,
+                    hosts,
+                    port,
+                    log,
+                    seed,
+                    start,
+                    end,
+                };
                 s.spawn(move || match w.client {
-                    Client::KvSet => client(c, w, hosts, port, log, seed, start, end),
-                    Client::EtcdRegister => {
-                        super::etcd::client(c, w, hosts, port, log, seed, start, end)
-                    }
-                    Client::RedisSet => {
-                        super::redis::client(c, w, hosts, port, log, seed, start, end)
-                    }
-                    Client::Exec => super::exec::client(c, w, hosts, port, log, seed, start, end),
+                    Client::KvSet => client(ctx),
+                    Client::EtcdRegister => super::etcd::client(ctx),
+                    Client::RedisSet => super::redis::client(ctx),
+                    Client::Exec => super::exec::client(ctx),
                 })
             })
             .collect();
