@@ -1,6 +1,7 @@
-//! The fault table: owns the network engine on one thread (it is not `Sync`), resolves targets,
-//! attaches programs once per (namespace, device, direction) or cgroup, applies fault sets
-//! atomically and keeps every fault's record and evidence.
+//! The fault table: owns the network engine and the syscall injections on one thread (they are
+//! not `Sync`), resolves targets, attaches programs once per (namespace, device, direction) or
+//! cgroup, applies fault sets (network and syscall faults together) atomically and keeps every
+//! fault's record and evidence.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -11,7 +12,10 @@ use std::{
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::events::{Bus, Event};
+use super::{
+    events::{Bus, Event},
+    sysfaults::{SysFaultView, SysTable},
+};
 use crate::{
     cgroup::Cgroup,
     fault::{FaultFileError, FaultSet, NetFaultSpec, net::kind_name},
@@ -68,11 +72,23 @@ pub enum FaultState {
     Expired,
 }
 
-/// A fault as the API reports it.
+/// Any fault as the API reports it: a network or a syscall fault (see their `kind`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum AnyView {
+    /// A network fault.
+    Net(FaultView),
+    /// A syscall fault.
+    Sys(SysFaultView),
+}
+
+/// A network fault as the API reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultView {
     /// Id.
     pub id: String,
+    /// Always `net` (syscall faults say `sys`).
+    pub kind: &'static str,
     /// State.
     pub state: FaultState,
     /// The spec as applied.
@@ -127,6 +143,8 @@ pub struct FaultTable {
     slot_owner: HashMap<u32, String>,
     next_id: u64,
     bus: Bus,
+    /// Syscall faults.
+    sys: SysTable,
 }
 
 fn dirs(d: Direction) -> &'static [bool] {
@@ -156,6 +174,7 @@ impl FaultTable {
             slot_owner: HashMap::new(),
             next_id: 1,
             bus,
+            sys: SysTable::default(),
         }
     }
 
@@ -343,35 +362,53 @@ impl FaultTable {
         Ok(())
     }
 
-    /// Applies every fault of `set` or none.
-    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<FaultView>, FaultError> {
+    fn fresh_id(&mut self) -> String {
+        loop {
+            let id = format!("f{}", self.next_id);
+            self.next_id += 1;
+            if !self.faults.contains_key(&id) && !self.sys.contains(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// The id of the fault at `at`, refused when it is active or repeated within the set.
+    fn claim_id(
+        &mut self,
+        at: &str,
+        given: Option<&String>,
+        ids: &mut HashSet<String>,
+    ) -> Result<String, FaultError> {
+        let id = match given {
+            Some(id) => id.clone(),
+            None => self.fresh_id(),
+        };
+        let active = self
+            .faults
+            .get(&id)
+            .is_some_and(|r| r.view.state == FaultState::Active)
+            || self.sys.is_active(&id);
+        if active || !ids.insert(id.clone()) {
+            return Err(FaultError::Conflict {
+                field: format!("{at}.id"),
+                id,
+            });
+        }
+        Ok(id)
+    }
+
+    /// Applies every fault of `set` (network and syscall) or none.
+    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<AnyView>, FaultError> {
         set.validate()?;
-        self.engine()?;
+        if !set.net.is_empty() {
+            self.engine()?;
+        }
         let now = monotonic_ns();
         let mut ids = HashSet::new();
         let mut prepared: Vec<Prepared> = Vec::new();
         for (i, spec) in set.net.iter().enumerate() {
             let at = format!("net[{i}]");
-            let id = match &spec.id {
-                Some(id) => id.clone(),
-                None => loop {
-                    let id = format!("f{}", self.next_id);
-                    self.next_id += 1;
-                    if !self.faults.contains_key(&id) {
-                        break id;
-                    }
-                },
-            };
-            let active = self
-                .faults
-                .get(&id)
-                .is_some_and(|r| r.view.state == FaultState::Active);
-            if active || !ids.insert(id.clone()) {
-                return Err(FaultError::Conflict {
-                    field: format!("{at}.id"),
-                    id,
-                });
-            }
+            let id = self.claim_id(&at, spec.id.as_ref(), &mut ids)?;
             let seed = spec.seed.unwrap_or_else(random_seed);
             let mut fault = spec.to_engine_fault(&at, seed).map_err(|e| match e {
                 FaultFileError::Invalid { field, problem } => {
@@ -393,7 +430,25 @@ impl FaultTable {
             };
             prepared.push((at, id, seed, fault, not_before, expires, cgroup));
         }
-        // Programs first (harmless without rules), then every rule in one atomic step.
+        let mut sys_prepared = Vec::new();
+        for (i, spec) in set.sys.iter().enumerate() {
+            let at = format!("sys[{i}]");
+            let id = self.claim_id(&at, spec.id.as_ref(), &mut ids)?;
+            let seed = spec.seed.unwrap_or_else(random_seed);
+            sys_prepared.push(self.sys.prepare(at, id, spec, seed, now)?);
+        }
+        if prepared.is_empty() {
+            let installed = self.sys.install(sys_prepared)?;
+            return Ok(self
+                .sys
+                .commit(installed, now, &self.bus)
+                .into_iter()
+                .map(AnyView::Sys)
+                .collect());
+        }
+        // Programs first (harmless without rules), then the syscall faults (each its own
+        // programs; dropped again if the network rules are refused), then every network rule
+        // in one atomic step.
         let mut backends = Vec::new();
         for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
             let ifindex = (f.ifindex != 0).then_some(f.ifindex);
@@ -416,10 +471,12 @@ impl FaultTable {
             .iter()
             .map(|(_, _, _, f, nb, ex, _)| (f.clone(), *nb, *ex))
             .collect();
+        let installed = self.sys.install(sys_prepared)?;
         let slots = self
             .engine()?
             .apply(&rules)
             .map_err(|e| refused("net".into(), e))?;
+        let sys_views = self.sys.commit(installed, now, &self.bus);
         let mut views = Vec::new();
         for (((_, id, seed, _, not_before, expires, _), slot), (spec, backend)) in prepared
             .into_iter()
@@ -428,6 +485,7 @@ impl FaultTable {
         {
             let view = FaultView {
                 id: id.clone(),
+                kind: "net",
                 state: FaultState::Active,
                 spec,
                 seed,
@@ -450,8 +508,9 @@ impl FaultTable {
                 },
             );
             self.bus.publish(Event::FaultApplied { id, time: now });
-            views.push(view);
+            views.push(AnyView::Net(view));
         }
+        views.extend(sys_views.into_iter().map(AnyView::Sys));
         self.prune();
         Ok(views)
     }
@@ -487,17 +546,26 @@ impl FaultTable {
         v
     }
 
-    /// Every fault (active only unless `all`), with live evidence.
-    pub fn list(&self, all: bool) -> Vec<FaultView> {
+    /// Every fault (active only unless `all`), with live evidence: network faults, then
+    /// syscall faults.
+    pub fn list(&self, all: bool) -> Vec<AnyView> {
         self.faults
             .iter()
             .filter(|(_, r)| all || r.view.state == FaultState::Active)
-            .map(|(id, r)| self.view(id, r))
+            .map(|(id, r)| AnyView::Net(self.view(id, r)))
+            .chain(self.sys.list(all).into_iter().map(AnyView::Sys))
             .collect()
     }
 
     /// One fault with live evidence.
-    pub fn get(&self, id: &str) -> Result<FaultView, FaultError> {
+    pub fn get(&self, id: &str) -> Result<AnyView, FaultError> {
+        if let Some(v) = self.sys.get(id) {
+            return Ok(AnyView::Sys(v));
+        }
+        self.net_view(id).map(AnyView::Net)
+    }
+
+    fn net_view(&self, id: &str) -> Result<FaultView, FaultError> {
         let r = self
             .faults
             .get(id)
@@ -505,7 +573,10 @@ impl FaultTable {
         Ok(self.view(id, r))
     }
 
-    fn end(&mut self, id: &str, state: FaultState) -> Result<FaultView, FaultError> {
+    fn end(&mut self, id: &str, state: FaultState) -> Result<AnyView, FaultError> {
+        if self.sys.contains(id) {
+            return self.sys.end(id, state, &self.bus).map(AnyView::Sys);
+        }
         let slot = match self.faults.get(id) {
             Some(r) if r.view.state == FaultState::Active => r.view.slot,
             Some(_) => return self.get(id),
@@ -520,7 +591,7 @@ impl FaultTable {
             r.view.ended_at = Some(now);
             r.frozen = ev.or(r.frozen);
         }
-        let view = self.get(id)?;
+        let view = self.net_view(id)?;
         self.bus.publish(match state {
             FaultState::Expired => Event::FaultExpired {
                 id: id.to_string(),
@@ -529,24 +600,25 @@ impl FaultTable {
             _ => Event::FaultCleared {
                 id: id.to_string(),
                 time: now,
-                evidence: view.evidence,
+                evidence: serde_json::to_value(view.evidence).unwrap_or_default(),
             },
         });
-        Ok(view)
+        Ok(AnyView::Net(view))
     }
 
     /// Clears one fault; its counters stay readable (and stop moving).
-    pub fn clear(&mut self, id: &str) -> Result<FaultView, FaultError> {
+    pub fn clear(&mut self, id: &str) -> Result<AnyView, FaultError> {
         self.end(id, FaultState::Cleared)
     }
 
     /// Clears every active fault; returns their final views.
-    pub fn clear_all(&mut self) -> Vec<FaultView> {
+    pub fn clear_all(&mut self) -> Vec<AnyView> {
         let active: Vec<String> = self
             .faults
             .iter()
             .filter(|(_, r)| r.view.state == FaultState::Active)
             .map(|(id, _)| id.clone())
+            .chain(self.sys.active_ids())
             .collect();
         active
             .iter()
@@ -563,9 +635,10 @@ impl FaultTable {
             .collect()
     }
 
-    /// Publishes `fault_landed` for faults that acted for the first time and retires faults
-    /// past their expiry. Called periodically.
+    /// Publishes `fault_landed` for faults that acted for the first time, forwards process
+    /// events of syscall-fault targets and retires faults past their expiry. Called periodically.
     pub fn poll(&mut self) {
+        self.sys.poll(&self.bus);
         let now = monotonic_ns();
         let ids: Vec<String> = self
             .faults
@@ -659,7 +732,7 @@ impl Faults {
     }
 }
 
-/// The label of a fault's action for metrics.
+/// The label of a network fault's action for metrics.
 pub fn kind_label(v: &FaultView) -> &'static str {
     kind_name(&v.spec.action)
 }

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod lock;
 pub mod metrics;
 pub mod routes;
+pub mod sysfaults;
 
 use std::{
     net::SocketAddr,
