@@ -150,16 +150,35 @@ pub fn run(
         };
         let t0 = Instant::now() + Duration::from_millis(200);
         let t0_ns = monotonic_ns() + 200_000_000;
-        let scheduled = match nemesis::install(
+        let mut scheduled = match nemesis::install(
             &mut engine,
             &scenario.nemesis,
             &topo.hosts,
             scenario.run.seed,
             t0_ns,
+            &backend,
         ) {
             Ok(s) => s,
             Err(e) => return environment(format!("installing the nemesis rules: {e}")),
         };
+        if scenario.nemesis.iter().any(|n| n.syscall.is_some()) {
+            let lsm_reason = crate::probe::run()
+                .mechanisms
+                .get("lsm")
+                .and_then(|c| c.reason.clone())
+                .unwrap_or_else(|| "BPF LSM is not available".into());
+            match nemesis::install_syscalls(
+                &scenario.nemesis,
+                &sut,
+                topo.hosts.len(),
+                scenario.run.seed,
+                t0_ns,
+                &lsm_reason,
+            ) {
+                Ok(s) => scheduled.extend(s),
+                Err(e) => return environment(e.to_string()),
+            }
+        }
         progress("running the workload and the nemesis schedule");
         let w = &scenario.workload;
         let end = t0 + w.duration;
@@ -190,8 +209,8 @@ pub fn run(
             .iter()
             .filter(|o| o.kind == OpType::Invoke && !o.process.is_nemesis())
             .count() as u64;
-        for s in scheduled {
-            let counters = match nemesis::evidence(&engine, &s) {
+        for mut s in scheduled {
+            let counters = match nemesis::evidence(&engine, &mut s) {
                 Ok(c) => c,
                 Err(e) => {
                     return Facts {
@@ -226,7 +245,6 @@ pub fn run(
             evidence.push(NemesisEvidence {
                 landed: counters.applied >= s.min_applied.max(1),
                 counters,
-                backend: backend.clone(),
                 scheduled: s,
             });
         }

@@ -168,15 +168,29 @@ pub enum Shape {
     Bridge,
 }
 
-/// One scheduled fault.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One scheduled fault: a partition (`shape`) or a syscall fault (`syscall` + `errno`) on
+/// the processes of one host's system under test.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nemesis {
     /// Identifier used in the history and the evidence.
     pub id: String,
     /// Partition shape.
-    pub shape: Shape,
-    /// For `isolate`: the host to cut off (1-based); 0 or omitted = chosen by the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// Syscall fault instead of a partition: the syscall (its class) that fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// With `syscall`: the errno it fails with (name or number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// With `syscall`: chance per matched call (seeded); omitted = every call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// With `syscall` on a file class: only paths starting with this prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
+    /// For `isolate` and syscall faults: the host (1-based); 0 or omitted = chosen by the seed.
     #[serde(default)]
     pub node: usize,
     /// Only one direction of each cut pair (asymmetric partition).
@@ -191,8 +205,8 @@ pub struct Nemesis {
     /// How long it lasts.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
-    /// Landing requirement: packets the fault must act on inside its window (each window, when
-    /// repeated).
+    /// Landing requirement: packets (partitions) or failed calls (syscall faults) the fault
+    /// must act on inside its window (each window, when repeated).
     #[serde(default = "default_min_applied")]
     pub min_applied: u64,
     /// How many windows (1 = once). Each repetition draws its own random choices from the seed.
@@ -216,6 +230,57 @@ fn default_repeat() -> u32 {
 }
 
 impl Nemesis {
+    /// Checks that the nemesis is exactly one of a partition or a syscall fault, with the
+    /// fields of its kind only.
+    pub fn validate_kind(&self, at: &str) -> Result<(), ScenarioError> {
+        match (&self.shape, &self.syscall) {
+            (Some(_), None) => {
+                for (name, given) in [
+                    ("errno", self.errno.is_some()),
+                    ("probability", self.probability.is_some()),
+                    ("path", self.path.is_some()),
+                ] {
+                    if given {
+                        return Err(invalid(
+                            format!("{at}.{name}"),
+                            "only applies to a syscall nemesis (give `syscall`, not `shape`)",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (None, Some(name)) => {
+                let class = crate::sys::SyscallClass::parse(name)
+                    .map_err(|e| invalid(format!("{at}.syscall"), e.to_string()))?;
+                let errno = self.errno.as_deref().ok_or_else(|| {
+                    invalid(format!("{at}.errno"), "a syscall nemesis needs an errno")
+                })?;
+                crate::sys::spec::parse_errno(errno)
+                    .map_err(|e| invalid(format!("{at}.errno"), e.to_string()))?;
+                if self.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+                    return Err(invalid(format!("{at}.probability"), "must be within 0..=1"));
+                }
+                if self.path.is_some() && !class.has_path() {
+                    return Err(invalid(
+                        format!("{at}.path"),
+                        format!("{} calls have no path", class.name()),
+                    ));
+                }
+                if self.one_way || self.port.is_some() {
+                    return Err(invalid(
+                        format!("{at}.{}", if self.one_way { "one_way" } else { "port" }),
+                        "only applies to a partition (`shape`)",
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(invalid(
+                at.to_string(),
+                "give exactly one of `shape` (a partition) or `syscall` (a syscall fault)",
+            )),
+        }
+    }
+
     /// Start-to-start distance of repeated windows.
     pub fn period(&self) -> Duration {
         self.every.unwrap_or(self.duration * 2)
@@ -328,6 +393,7 @@ impl Scenario {
             return Err(invalid("workload.keys", "must be at least 1"));
         }
         for (i, n) in self.nemesis.iter().enumerate() {
+            n.validate_kind(&format!("nemesis[{i}]"))?;
             let end = n.last_end();
             if n.repeat > 1 && n.period() < n.duration {
                 return Err(invalid(
@@ -450,5 +516,55 @@ mod tests {
             Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "nemesis[0].duration"),
             other => panic!("{other:?}"),
         }
+    }
+    #[test]
+    fn a_nemesis_is_a_partition_or_a_syscall_fault() {
+        let shape = "shape = \"isolate\"";
+        assert!(DEMO.contains(shape));
+        let cases = [
+            (
+                DEMO.replace(shape, "shape = \"isolate\"\nsyscall = \"connect\""),
+                "nemesis[0]",
+            ),
+            (DEMO.replace(shape, ""), "nemesis[0]"),
+            (
+                DEMO.replace(shape, "syscall = \"connect\""),
+                "nemesis[0].errno",
+            ),
+            (
+                DEMO.replace(shape, "syscall = \"conect\"\nerrno = \"EIO\""),
+                "nemesis[0].syscall",
+            ),
+            (
+                DEMO.replace(shape, "shape = \"isolate\"\nerrno = \"EIO\""),
+                "nemesis[0].errno",
+            ),
+            (
+                DEMO.replace(
+                    shape,
+                    "syscall = \"connect\"\nerrno = \"EIO\"\npath = \"/tmp\"",
+                ),
+                "nemesis[0].path",
+            ),
+            (
+                DEMO.replace(
+                    shape,
+                    "syscall = \"connect\"\nerrno = \"EIO\"\nprobability = 1.5",
+                ),
+                "nemesis[0].probability",
+            ),
+        ];
+        for (doc, want) in cases {
+            match Scenario::parse(&doc) {
+                Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, want),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        let ok = DEMO.replace(
+            shape,
+            "syscall = \"write\"\nerrno = \"EIO\"\npath = \"/var\"",
+        );
+        let s = Scenario::parse(&ok).unwrap();
+        assert_eq!(s.nemesis[0].syscall.as_deref(), Some("write"));
     }
 }

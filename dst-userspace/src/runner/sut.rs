@@ -51,9 +51,12 @@ pub enum SutError {
     },
 }
 
-/// The running system: processes, their cgroup and log files. Killed on drop.
+/// The running system: processes, their cgroups (one per host, under one per run) and log
+/// files. Killed on drop.
 pub struct RunningSut {
     children: Vec<Child>,
+    /// Per-host cgroups (dropped before the run's parent cgroup).
+    host_cgroups: Vec<Cgroup>,
     _cgroup: Cgroup,
     /// Per-host log files.
     pub logs: Vec<PathBuf>,
@@ -117,6 +120,7 @@ impl RunningSut {
         let addrs: Vec<Ipv4Addr> = hosts.iter().map(|h| h.addr).collect();
         let mut running = Self {
             children: Vec::new(),
+            host_cgroups: Vec::new(),
             _cgroup: cgroup,
             logs: Vec::new(),
         };
@@ -137,7 +141,13 @@ impl RunningSut {
                 message: e.to_string(),
             })?;
             let cmd = command_line(sut, id, h.addr, &addrs, &dir, &bin);
-            let cg = running._cgroup.path().join("cgroup.procs");
+            let host_cg =
+                Cgroup::create(&format!("{cgroup_name}/n{id}")).map_err(|e| SutError::Setup {
+                    host: id,
+                    message: e.to_string(),
+                })?;
+            let cg = host_cg.path().join("cgroup.procs");
+            running.host_cgroups.push(host_cg);
             // The shell joins the run's cgroup before running the command (so every descendant
             // follows; any shell syntax works in `start`), and
             // inherits the namespace of the thread that forks it.
@@ -190,8 +200,22 @@ impl RunningSut {
         Ok(running)
     }
 
-    /// Kills every process of the system under test (SIGKILL through the cgroup).
+    /// The cgroup of host `host`'s processes (1-based).
+    pub fn host_cgroup(&self, host: usize) -> Option<&Cgroup> {
+        self.host_cgroups.get(host.checked_sub(1)?)
+    }
+
+    /// Kills every process of the system under test (SIGKILL through the cgroups).
     pub fn stop(&mut self) {
+        let _ = self
+            ._cgroup
+            .path()
+            .join("cgroup.kill")
+            .exists()
+            .then(|| std::fs::write(self._cgroup.path().join("cgroup.kill"), "1"));
+        for c in &self.host_cgroups {
+            let _ = c.remove();
+        }
         let _ = self._cgroup.remove();
         for c in &mut self.children {
             let _ = c.kill();

@@ -381,3 +381,62 @@ fn repeated_nemesis_windows_each_land() {
     let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap();
     assert_eq!(history.matches("\"start-partition\"").count(), 2);
 }
+
+fn syscall_nemesis(s: &mut Scenario, syscall: &str, errno: &str) {
+    let n = &mut s.nemesis[0];
+    n.id = format!("{syscall}-fails-on-n1");
+    n.shape = None;
+    n.syscall = Some(syscall.into());
+    n.errno = Some(errno.into());
+    n.node = 1;
+    s.validate().unwrap();
+}
+
+/// A syscall nemesis: `connect` fails with ECONNREFUSED on host 1 (the primary, which opens a
+/// connection per replication) inside its window; the kernel counts the failed calls as its
+/// landing evidence and the history holds its start/stop entries.
+#[test]
+fn a_syscall_nemesis_lands_on_one_hosts_processes() {
+    let mut s = short();
+    syscall_nemesis(&mut s, "connect", "ECONNREFUSED");
+    let (o, d) = run(&s, "sysnem", false);
+    assert!(
+        matches!(o.decision.verdict, Verdict::Pass),
+        "{:?}",
+        o.decision.reasons
+    );
+    let e = &o.evidence[0];
+    assert_eq!(e.scheduled.kind, "syscall");
+    assert!(e.landed && e.counters.applied > 0, "{e:?}");
+    assert_eq!(e.scheduled.backend, "cgroup sock hooks");
+    let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap();
+    assert_eq!(history.matches("\"start-syscall-fault\"").count(), 1);
+    assert_eq!(history.matches("\"stop-syscall-fault\"").count(), 1);
+    let report = std::fs::read_to_string(d.0.join("report.md")).unwrap();
+    assert!(report.contains("n1: connect→ECONNREFUSED"), "{report}");
+    eprintln!(
+        "syscall nemesis: {} connects of n1 failed in its window ({} matched)",
+        e.counters.applied, e.counters.matched
+    );
+}
+
+/// A scenario asking for a hook the kernel lacks (a `write` fault on running processes needs
+/// BPF LSM) is an ENVIRONMENT_ERROR that names the missing mechanism, before any workload.
+#[test]
+fn a_hook_the_kernel_lacks_is_an_environment_error() {
+    if dst::probe::run().has("lsm") {
+        eprintln!("SKIP: this kernel has BPF LSM, so a write nemesis is carried, not refused");
+        return;
+    }
+    let mut s = short();
+    syscall_nemesis(&mut s, "write", "EIO");
+    let (o, _d) = run(&s, "nohook", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::EnvironmentError,
+        "{:?}",
+        o.decision.reasons
+    );
+    let why = o.decision.reasons.join(" ");
+    assert!(why.contains("write") && why.contains("LSM"), "{why}");
+}
