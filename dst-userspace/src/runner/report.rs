@@ -182,6 +182,20 @@ pub fn markdown(f: &Findings<'_>) -> String {
                     .join(", ")
             }
         );
+        if let Some(checkers::result::CheckResult::Illegal {
+            witness: checkers::result::Witness::Transactional(t),
+        }) = &c.linearizable
+        {
+            let _ = writeln!(md, "\n### Transactional anomalies\n");
+            for an in &t.anomalies {
+                let text: String = an.explanation.chars().take(6000).collect();
+                let _ = writeln!(
+                    md,
+                    "**{}** (rules out {:?}), ops {:?}:\n\n```text\n{}\n```\n",
+                    an.name, an.violates, an.ops, text
+                );
+            }
+        }
         let _ = writeln!(md, "\n## History\n");
         let _ = writeln!(md, "- client operations invoked: {}", f.invoked_ops);
         let _ = writeln!(

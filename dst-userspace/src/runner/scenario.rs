@@ -81,6 +81,12 @@ pub enum Client {
     EtcdRegister,
     /// Redis: SADD to the primary (host 1), SMEMBERS from the client's own host.
     RedisSet,
+    /// Redis: SET/APPEND to the primary, GET from the client's own host (model `kv`).
+    RedisKv,
+    /// Redis: INCR on the primary, GET from the client's own host (model `counter`).
+    RedisCounter,
+    /// Redis: MULTI/EXEC transactions of RPUSH/LRANGE (model `list-append`).
+    RedisListAppend,
     /// Any system: a user command per operation (see [`ExecClient`]).
     Exec,
 }
@@ -425,6 +431,9 @@ impl Scenario {
         }
         let model = match self.workload.client {
             Client::KvSet | Client::RedisSet => Some("set"),
+            Client::RedisKv => Some("kv"),
+            Client::RedisCounter => Some("counter"),
+            Client::RedisListAppend => Some("list-append"),
             Client::EtcdRegister => Some("cas-register"),
             Client::Exec => None,
         };

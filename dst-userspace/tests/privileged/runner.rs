@@ -440,3 +440,58 @@ fn a_hook_the_kernel_lacks_is_an_environment_error() {
     let why = o.decision.reasons.join(" ");
     assert!(why.contains("write") && why.contains("LSM"), "{why}");
 }
+
+/// The Redis kv, counter and list-append clients against a primary and an asynchronous
+/// replica: with one client (reading from the primary) the histories check out (PASS); with
+/// four clients, half reading from the replica while it is cut off, each checker finds the
+/// stale reads (FAIL) — so every client records histories its checker can decide both ways.
+#[test]
+fn redis_kv_counter_and_list_append_clients_decide() {
+    use dst::runner::scenario::Client;
+    if !std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        panic!("redis-server is not installed: scripts/setup installs it");
+    }
+    let text = include_str!("../../../examples/scenarios/redis-list-append-partition.toml");
+    let base = Scenario::parse(text).unwrap();
+    for (client, model) in [
+        (Client::RedisKv, "kv"),
+        (Client::RedisCounter, "counter"),
+        (Client::RedisListAppend, "list-append"),
+    ] {
+        let mut s = base.clone();
+        s.workload.client = client;
+        s.checker.model = model.into();
+        s.workload.duration = Duration::from_secs(6);
+        s.nemesis[0].start = Duration::from_secs(2);
+        s.nemesis[0].duration = Duration::from_secs(3);
+        s.validate().unwrap();
+        let mut one = s.clone();
+        one.workload.clients = 1;
+        one.workload.rate = 100;
+        one.run.min_ops = 100;
+        one.run.min_ops_per_window = 10;
+        let (o, _d) = run(&one, &format!("redis-{model}-1"), false);
+        assert_eq!(
+            o.decision.verdict,
+            Verdict::Pass,
+            "{model} with one client on the primary: {:?}",
+            o.decision.reasons
+        );
+        let (o, _d) = run(&s, &format!("redis-{model}-4"), false);
+        assert_eq!(
+            o.decision.verdict,
+            Verdict::Fail,
+            "{model} with replica reads: {:?}",
+            o.decision.reasons
+        );
+        assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+        eprintln!(
+            "redis {model}: PASS with 1 client, FAIL with replica reads: {}",
+            o.decision.reasons.join(" | ")
+        );
+    }
+}
