@@ -183,7 +183,9 @@ pub fn run(
         let w = &scenario.workload;
         let end = t0 + w.duration;
         let workload_result = std::thread::scope(|s| {
-            s.spawn(|| nemesis::record_windows(&scheduled, &log));
+            s.spawn(|| {
+                nemesis::record_windows(&scheduled, &log, &|sc| nemesis::peek(&engine, sc).ok())
+            });
             workload::run(
                 w,
                 &topo.hosts,

@@ -325,18 +325,48 @@ pub fn install_syscalls(
     Ok(out)
 }
 
-/// Writes start/stop nemesis entries into the history at the windows' edges (the kernel acts on
-/// its own; these entries are for the reader and the timeline). Returns when the last ended.
-pub fn record_windows(scheduled: &[Scheduled], log: &HistoryLog) {
+/// How often the landing counters of live windows are sampled into the history.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// Writes start/stop nemesis entries into the history at the windows' edges and, while any
+/// window is live, a `landing` entry per live nemesis every [`SAMPLE_EVERY`] with its counters
+/// so far (from `sample`) — the kernel acts on its own; these entries are for the reader and
+/// the timeline's landing curves. Returns when the last window ended.
+pub fn record_windows(
+    scheduled: &[Scheduled],
+    log: &HistoryLog,
+    sample: &dyn Fn(&Scheduled) -> Option<RuleEvidence>,
+) {
     let mut edges: Vec<(u64, bool, &Scheduled)> = scheduled
         .iter()
         .flat_map(|s| [(s.start_ns, true, s), (s.end_ns, false, s)])
         .collect();
     edges.sort_by_key(|e| e.0);
+    let nemesis = || Process::Name("nemesis".into());
+    let mut live: Vec<&Scheduled> = Vec::new();
     for (at, start, s) in edges {
-        let now = crate::net::spec::monotonic_ns();
-        if at > now {
-            std::thread::sleep(Duration::from_nanos(at - now));
+        loop {
+            let now = crate::net::spec::monotonic_ns();
+            if now >= at {
+                break;
+            }
+            let wait = Duration::from_nanos(at - now);
+            if live.is_empty() || wait <= SAMPLE_EVERY {
+                std::thread::sleep(wait.min(SAMPLE_EVERY));
+                continue;
+            }
+            std::thread::sleep(SAMPLE_EVERY);
+            for l in &live {
+                if let Some(e) = sample(l) {
+                    log.record(
+                        nemesis(),
+                        OpType::Info,
+                        "landing",
+                        None,
+                        json!({ "id": l.id, "applied": e.applied, "matched": e.matched }),
+                    );
+                }
+            }
         }
         let (f, value) = match (s.kind, start) {
             ("syscall", true) => (
@@ -356,13 +386,21 @@ pub fn record_windows(scheduled: &[Scheduled], log: &HistoryLog) {
                 json!({ "id": s.id, "groups": s.groups, "cuts": s.cuts }),
             ),
         };
-        log.record(
-            Process::Name("nemesis".into()),
-            OpType::Info,
-            f,
-            None,
-            value,
-        );
+        if start {
+            live.push(s);
+        } else {
+            if let Some(e) = sample(s) {
+                log.record(
+                    nemesis(),
+                    OpType::Info,
+                    "landing",
+                    None,
+                    json!({ "id": s.id, "applied": e.applied, "matched": e.matched }),
+                );
+            }
+            live.retain(|l| l.id != s.id);
+        }
+        log.record(nemesis(), OpType::Info, f, None, value);
     }
 }
 
@@ -381,15 +419,24 @@ pub enum EvidenceError {
 /// calls failed, `matched` = calls of the class in the window). Removes a syscall injection
 /// once read.
 pub fn evidence(engine: &NetEngine, s: &mut Scheduled) -> Result<RuleEvidence, EvidenceError> {
-    let slots = match &mut s.carrier {
+    let total = peek(engine, s)?;
+    if let Carrier::Sys(inj) = &mut s.carrier
+        && let Some(mut inj) = inj.take()
+    {
+        let _ = inj.clear();
+    }
+    Ok(total)
+}
+
+/// The counters of a nemesis so far, leaving it installed.
+pub fn peek(engine: &NetEngine, s: &Scheduled) -> Result<RuleEvidence, EvidenceError> {
+    let slots = match &s.carrier {
         Carrier::Net(slots) => slots.clone(),
         Carrier::Sys(inj) => {
-            let Some(mut inj) = inj.take() else {
+            let Some(inj) = inj else {
                 return Ok(RuleEvidence::default());
             };
-            let ev = inj.evidence()?;
-            let _ = inj.clear();
-            let c = ev.counters;
+            let c = inj.evidence()?.counters;
             return Ok(RuleEvidence {
                 matched: c.matched,
                 applied: c.injected,
