@@ -121,22 +121,47 @@ pub fn run(
                 ..Facts::default()
             };
         }
-        progress("building hosts");
-        let topo = match Topology::new(
-            &opts.prefix,
-            scenario.topology.hosts,
-            scenario.topology.subnet,
-        ) {
-            Ok(t) => t,
-            Err(e) => return environment(format!("could not build the host namespaces: {e}")),
+        let attach = &scenario.topology.attach;
+        let topo = if attach.is_empty() {
+            progress("building hosts");
+            match Topology::new(
+                &opts.prefix,
+                scenario.topology.hosts,
+                scenario.topology.subnet,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    return environment(format!("could not build the host namespaces: {e}"));
+                }
+            }
+        } else {
+            progress("attaching to the existing hosts");
+            let mut hosts = Vec::new();
+            for a in attach {
+                match crate::netns::NetNs::open(&a.netns) {
+                    Ok(ns) => hosts.push(crate::testing::Host { ns, addr: a.addr }),
+                    Err(e) => {
+                        return environment(format!("topology.attach: netns {}: {e}", a.netns));
+                    }
+                }
+            }
+            Topology {
+                hosts,
+                switch: None,
+            }
+        };
+        let devs: Vec<String> = if attach.is_empty() {
+            vec!["eth0".to_string(); topo.hosts.len()]
+        } else {
+            attach.iter().map(|a| a.dev.clone()).collect()
         };
         let mut engine = match NetEngine::load() {
             Ok(e) => e,
             Err(e) => return environment(e.to_string()),
         };
         let mut backend = String::new();
-        for h in &topo.hosts {
-            match h.ns.run(|| engine.attach_tc("eth0", Direction::Egress)) {
+        for (h, dev) in topo.hosts.iter().zip(&devs) {
+            match h.ns.run(|| engine.attach_tc(dev, Direction::Egress)) {
                 Ok(Ok(m)) => backend = format!("{m:?}").to_lowercase(),
                 Ok(Err(e)) => return environment(e.to_string()),
                 Err(e) => return environment(e.to_string()),
@@ -144,7 +169,12 @@ pub fn run(
         }
         progress("starting the system under test");
         let cgroup = format!("{}sut", opts.prefix.trim_end_matches('-'));
-        let mut sut = match sut::RunningSut::start(&scenario.sut, &topo.hosts, out, &cgroup) {
+        let started = if scenario.sut.start.trim().is_empty() {
+            sut::RunningSut::attached(&scenario.sut, &topo.hosts, attach)
+        } else {
+            sut::RunningSut::start(&scenario.sut, &topo.hosts, out, &cgroup)
+        };
+        let mut sut = match started {
             Ok(s) => s,
             Err(e) => return environment(e.to_string()),
         };

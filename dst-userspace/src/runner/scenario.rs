@@ -42,6 +42,32 @@ pub struct Topology {
     /// Second octet of the host addresses (picked so runs do not collide).
     #[serde(default = "default_subnet")]
     pub subnet: u8,
+    /// Attach to existing hosts instead of creating namespaces: one entry per host, in order.
+    /// dst then neither creates nor deletes namespaces, and starts the system under test only
+    /// when `sut.start` is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attach: Vec<AttachHost>,
+}
+
+/// An existing host: a named network namespace (`ip netns` name) with the address the system
+/// under test listens on, optionally the cgroup of its processes (for syscall nemeses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachHost {
+    /// The network namespace.
+    pub netns: String,
+    /// The host's address inside it.
+    pub addr: std::net::Ipv4Addr,
+    /// The interface carrying the host's traffic (default `eth0`).
+    #[serde(default = "default_dev")]
+    pub dev: String,
+    /// cgroup v2 directory of the system under test's processes on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<std::path::PathBuf>,
+}
+
+fn default_dev() -> String {
+    "eth0".into()
 }
 
 fn default_subnet() -> u8 {
@@ -55,7 +81,9 @@ pub struct Sut {
     /// Command run through `sh -c` inside each host's namespace. Placeholders: `{id}` (1-based),
     /// `{addr}` (host address), `{peers}` (comma-separated `addr:port` of all hosts, needs
     /// `port`), `{port}`, `{dir}` (a per-host data directory), `{bin}` (directory of the dst binary),
-    /// `{addrN}` (host N's address).
+    /// `{addrN}` (host N's address). Empty with `topology.attach`: the system is already
+    /// running and dst only health-checks it.
+    #[serde(default)]
     pub start: String,
     /// Wait this long after every host accepts connections (e.g. for a leader election).
     #[serde(default, with = "humantime_serde")]
@@ -398,8 +426,45 @@ impl Scenario {
         if self.workload.keys == 0 {
             return Err(invalid("workload.keys", "must be at least 1"));
         }
+        let attach = &self.topology.attach;
+        if !attach.is_empty() && attach.len() != self.topology.hosts {
+            return Err(invalid(
+                "topology.attach",
+                format!(
+                    "{} entries for {} hosts: give one per host",
+                    attach.len(),
+                    self.topology.hosts
+                ),
+            ));
+        }
+        if attach.is_empty() && self.sut.start.trim().is_empty() {
+            return Err(invalid(
+                "sut.start",
+                "empty: give the command that starts the system on each host (only attached \
+                 hosts in topology.attach may run without one)",
+            ));
+        }
         for (i, n) in self.nemesis.iter().enumerate() {
             n.validate_kind(&format!("nemesis[{i}]"))?;
+            if n.syscall.is_some() && !attach.is_empty() {
+                let hosts: Vec<usize> = if n.node == 0 {
+                    (1..=attach.len()).collect()
+                } else {
+                    vec![n.node]
+                };
+                if let Some(h) = hosts
+                    .iter()
+                    .find(|&&h| attach.get(h - 1).is_some_and(|a| a.cgroup.is_none()))
+                {
+                    return Err(invalid(
+                        format!("topology.attach[{}].cgroup", h - 1),
+                        format!(
+                            "nemesis {} fails syscalls on host {h}'s processes: give that host's cgroup",
+                            n.id
+                        ),
+                    ));
+                }
+            }
             let end = n.last_end();
             if n.repeat > 1 && n.period() < n.duration {
                 return Err(invalid(

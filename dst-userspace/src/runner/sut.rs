@@ -55,9 +55,11 @@ pub enum SutError {
 /// files. Killed on drop.
 pub struct RunningSut {
     children: Vec<Child>,
-    /// Per-host cgroups (dropped before the run's parent cgroup).
+    /// Per-host cgroups (dropped before the run's parent cgroup). Attached hosts' cgroups are
+    /// opened, not owned: dropping them leaves them alone.
     host_cgroups: Vec<Cgroup>,
-    _cgroup: Cgroup,
+    /// The run's cgroup; `None` when attached to a running system.
+    _cgroup: Option<Cgroup>,
     /// Per-host log files.
     pub logs: Vec<PathBuf>,
 }
@@ -121,7 +123,7 @@ impl RunningSut {
         let mut running = Self {
             children: Vec::new(),
             host_cgroups: Vec::new(),
-            _cgroup: cgroup,
+            _cgroup: Some(cgroup),
             logs: Vec::new(),
         };
         for (i, h) in hosts.iter().enumerate() {
@@ -174,6 +176,48 @@ impl RunningSut {
             running.children.push(child);
             running.logs.push(log_path);
         }
+        running.wait_healthy(sut, hosts)?;
+        Ok(running)
+    }
+
+    /// A system that is already running on attached hosts: nothing is started (or stopped
+    /// later); every host must accept connections within the health timeout.
+    pub fn attached(
+        sut: &Sut,
+        hosts: &[Host],
+        attach: &[crate::runner::scenario::AttachHost],
+    ) -> Result<Self, SutError> {
+        let mut running = Self {
+            children: Vec::new(),
+            host_cgroups: Vec::new(),
+            _cgroup: None,
+            logs: Vec::new(),
+        };
+        for (i, a) in attach.iter().enumerate() {
+            running.logs.push(PathBuf::from(format!(
+                "(attached host {}: {})",
+                i + 1,
+                a.netns
+            )));
+            if let Some(path) = &a.cgroup {
+                let cg = Cgroup::open(path).map_err(|e| SutError::Setup {
+                    host: i + 1,
+                    message: e.to_string(),
+                })?;
+                running.host_cgroups.push(cg);
+            }
+        }
+        if running.host_cgroups.len() != attach.len() {
+            // Syscall nemeses need every host's cgroup (the scenario checks the ones it uses);
+            // with gaps none is kept, so a lookup by host number never lands on another host.
+            running.host_cgroups.clear();
+        }
+        running.wait_healthy(sut, hosts)?;
+        Ok(running)
+    }
+
+    fn wait_healthy(&self, sut: &Sut, hosts: &[Host]) -> Result<(), SutError> {
+        let running = self;
         for (i, h) in hosts.iter().enumerate() {
             let addr = SocketAddr::from((h.addr, sut.port));
             let deadline = Instant::now() + sut.health_timeout;
@@ -197,7 +241,7 @@ impl RunningSut {
             }
         }
         std::thread::sleep(sut.warmup);
-        Ok(running)
+        Ok(())
     }
 
     /// The cgroup of host `host`'s processes (1-based).
@@ -207,16 +251,18 @@ impl RunningSut {
 
     /// Kills every process of the system under test (SIGKILL through the cgroups).
     pub fn stop(&mut self) {
-        let _ = self
-            ._cgroup
-            .path()
-            .join("cgroup.kill")
-            .exists()
-            .then(|| std::fs::write(self._cgroup.path().join("cgroup.kill"), "1"));
+        let Some(run) = &self._cgroup else {
+            // Attached to a running system: not ours to stop.
+            return;
+        };
+        let kill = run.path().join("cgroup.kill");
+        if kill.exists() {
+            let _ = std::fs::write(kill, "1");
+        }
         for c in &self.host_cgroups {
             let _ = c.remove();
         }
-        let _ = self._cgroup.remove();
+        let _ = run.remove();
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();

@@ -495,3 +495,106 @@ fn redis_kv_counter_and_list_append_clients_decide() {
         );
     }
 }
+
+/// `topology.attach`: the runner drives a system it did not start — the test builds the
+/// namespaces and starts the example service in its own cgroups; dst attaches, partitions and
+/// fails syscalls on it, decides, and leaves the namespaces and processes running.
+#[test]
+fn attach_to_running_hosts_and_cgroups() {
+    use dst::{cgroup::Cgroup, runner::scenario::AttachHost, testing::Topology};
+    let prefix = unique("dsta");
+    let topo = Topology::new(&prefix, 3, 236).expect("topology");
+    let mut bin = std::env::current_exe().unwrap();
+    bin.pop();
+    if bin.ends_with("deps") {
+        bin.pop();
+    }
+    let kv = bin.join("dst-example-kv");
+    let peers: Vec<String> = topo
+        .hosts
+        .iter()
+        .map(|h| format!("{}:7000", h.addr))
+        .collect();
+    // Dropped last (locals drop in reverse order): removes what the children leave.
+    let _parent = Cgroup::create(&format!("{prefix}svc")).unwrap();
+    let mut cgroups = Vec::new();
+    let mut servers = Vec::new();
+    for (i, h) in topo.hosts.iter().enumerate() {
+        let cg = Cgroup::create(&format!("{prefix}svc/n{}", i + 1)).unwrap();
+        let child =
+            h.ns.run(|| {
+                std::process::Command::new(&kv)
+                    .args([
+                        "--id",
+                        &(i + 1).to_string(),
+                        "--listen",
+                        &format!("{}:7000", h.addr),
+                    ])
+                    .args(["--peers", &peers.join(",")])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+            })
+            .unwrap()
+            .expect("dst-example-kv starts (cargo xtask privileged builds it)");
+        cg.add_pid(child.id()).unwrap();
+        servers.push(child);
+        cgroups.push(cg);
+    }
+    struct Reap(Vec<std::process::Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut servers = Reap(servers);
+    let mut s = short();
+    s.sut.start = String::new();
+    s.topology.attach = topo
+        .hosts
+        .iter()
+        .zip(&cgroups)
+        .map(|(h, cg)| AttachHost {
+            netns: h.ns.name().to_string(),
+            addr: h.addr,
+            dev: "eth0".into(),
+            cgroup: Some(cg.path().to_path_buf()),
+        })
+        .collect();
+    s.validate().unwrap();
+    let (o, _d) = run(&s, "attach", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Pass,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+    let cut = o.evidence[0].counters.applied;
+    syscall_nemesis(&mut s, "connect", "ECONNREFUSED");
+    let (o, _d) = run(&s, "attach-sys", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Pass,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+    for (i, c) in servers.0.iter_mut().enumerate() {
+        assert!(
+            c.try_wait().unwrap().is_none(),
+            "dst stopped attached server {} (it must leave it running)",
+            i + 1
+        );
+    }
+    for h in &topo.hosts {
+        assert!(super::ns_exists(h.ns.name()), "dst removed {}", h.ns.name());
+    }
+    eprintln!(
+        "attach: partition applied {cut} packets, then {} connects of n1 failed, on servers dst did not start",
+        o.evidence[0].counters.applied
+    );
+}
