@@ -22,10 +22,18 @@ pub struct Binaries {
     pub tests: PathBuf,
     /// (absolute path the tests expect, stripped staged copy) for `dst` and friends.
     pub placed: Vec<(PathBuf, PathBuf)>,
+    /// Stripped examples of dst-userspace (guest programs such as the VM bench), in /dstvm.
+    pub extra: Vec<PathBuf>,
 }
 
-/// Builds statically into `target_dir` and stages stripped copies in `stage`.
-pub fn build(workspace: &Path, target_dir: &Path, stage: &Path) -> anyhow::Result<Binaries> {
+/// Builds statically into `target_dir` (with the named dst-userspace `examples`) and stages
+/// stripped copies in `stage`.
+pub fn build(
+    workspace: &Path,
+    target_dir: &Path,
+    stage: &Path,
+    examples: &[&str],
+) -> anyhow::Result<Binaries> {
     let static_env = |cmd: &mut Command| {
         cmd.current_dir(workspace)
             .env(
@@ -37,6 +45,9 @@ pub fn build(workspace: &Path, target_dir: &Path, stage: &Path) -> anyhow::Resul
     };
     let mut cmd = cargo();
     cmd.args(["build", "-p", "dst-userspace", "--bin", "dst"]);
+    for e in examples {
+        cmd.args(["--example", e]);
+    }
     static_env(&mut cmd);
     run(&mut cmd)?;
     let mut cmd = cargo();
@@ -57,9 +68,15 @@ pub fn build(workspace: &Path, target_dir: &Path, stage: &Path) -> anyhow::Resul
     fs::create_dir_all(stage)?;
     let staged_tests = strip(&tests, &stage.join("privileged"))?;
     let staged_dst = strip(&dst, &stage.join("dst"))?;
+    let mut extra = Vec::new();
+    for e in examples {
+        let built = target_dir.join(TARGET).join("debug/examples").join(e);
+        extra.push(strip(&built, &stage.join(e))?);
+    }
     Ok(Binaries {
         tests: staged_tests,
         placed: vec![(absolute(&dst)?, staged_dst)],
+        extra,
     })
 }
 

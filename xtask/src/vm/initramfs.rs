@@ -16,10 +16,13 @@ use super::{build::Binaries, cpio::Cpio, kernels::Prepared};
 /// Where Debian's busybox-static lives.
 const BUSYBOX: &str = "/bin/busybox";
 
-/// Busybox applets the init script uses.
+/// Busybox applets the init script and the tests' shell snippets use (`seq`, `head`, …).
 const APPLETS: &[&str] = &[
     "sh", "mount", "mkdir", "insmod", "ip", "cat", "grep", "tee", "sleep", "poweroff", "echo",
-    "rm", "ls", "dmesg", "uname", "timeout",
+    "rm", "ls", "dmesg", "uname", "timeout", "seq", "head", "tail", "wc", "true", "false",
+    "printf", "dd", "env", "kill", "date", "od", "tr", "cut", "sort", "uniq", "ps", "id", "touch",
+    "cp", "mv", "ln", "chmod", "stat", "sync", "yes", "xargs", "sed", "awk", "mktemp", "basename",
+    "dirname", "nproc", "pidof", "pgrep", "test", "[",
 ];
 
 /// Host programs copied with their libraries when present (tests spawn them by name).
@@ -32,6 +35,9 @@ pub const PROBE_BEGIN: &str = "DSTVM-PROBE-BEGIN";
 pub const PROBE_END: &str = "DSTVM-PROBE-END";
 pub const DONE: &str = "DSTVM-DONE";
 
+pub const BENCH_BEGIN: &str = "DSTVM-BENCH-BEGIN";
+pub const BENCH_END: &str = "DSTVM-BENCH-END";
+
 /// What one guest runs.
 pub struct Plan<'a> {
     pub kernel: &'a Prepared,
@@ -39,6 +45,10 @@ pub struct Plan<'a> {
     pub tests: &'a [String],
     /// `NAME=value` lines exported before the tests (e.g. DST_EXPECT_PROBE).
     pub env: Vec<(String, String)>,
+    /// Instead of the tests: this command line, its stdout between the bench markers.
+    pub bench: Option<String>,
+    /// More host programs to copy with their libraries (e.g. `tc` for the netem baseline).
+    pub extra_tools: &'a [&'a str],
 }
 
 /// Writes the gzip-compressed initramfs for `plan` to `out`.
@@ -61,10 +71,14 @@ pub fn write(plan: &Plan<'_>, out: &Path) -> anyhow::Result<()> {
         c.file(&format!("lib/modules/dstvm/{name}"), 0o644, &fs::read(m)?);
     }
     c.file("dstvm/privileged", 0o755, &fs::read(&plan.bins.tests)?);
+    for extra in &plan.bins.extra {
+        let name = extra.file_name().unwrap_or_default().to_string_lossy();
+        c.file(&format!("dstvm/{name}"), 0o755, &fs::read(extra)?);
+    }
     for (at, from) in &plan.bins.placed {
         c.file(&at.to_string_lossy(), 0o755, &fs::read(from)?);
     }
-    for tool in HOST_TOOLS {
+    for tool in HOST_TOOLS.iter().chain(plan.extra_tools) {
         if let Ok(path) = which(tool) {
             add_with_libs(&mut c, &path)?;
         }
@@ -105,11 +119,13 @@ fn add_with_libs(c: &mut Cpio, exe: &Path) -> anyhow::Result<()> {
             c.file(p, 0o755, &fs::read(&real)?);
         }
     }
-    // Tests call programs by name: make them findable under /usr/bin too.
+    // Tests call programs by name or as /bin/NAME (the guest has no merged /usr).
     let name = exe.file_name().unwrap_or_default().to_string_lossy();
-    let usr = format!("/usr/bin/{name}");
-    if exe != Path::new(&usr) {
-        c.symlink(&usr, &exe.to_string_lossy());
+    for dir in ["/usr/bin", "/bin"] {
+        let alias = format!("{dir}/{name}");
+        if exe != Path::new(&alias) {
+            c.symlink(&alias, &exe.to_string_lossy());
+        }
     }
     Ok(())
 }
@@ -164,7 +180,31 @@ echo "DSTVM-KERNEL $(uname -r) lsm=$(cat /sys/kernel/security/lsm)"
 echo {PROBE_BEGIN}
 {dst} probe --json
 echo {PROBE_END}
-cd /tmp
+{body}echo {DONE}
+poweroff -f
+"#,
+        dst = dst_path(plan),
+        body = match &plan.bench {
+            Some(cmd) => format!("cd /tmp\necho {BENCH_BEGIN}\n{cmd}\necho {BENCH_END} rc=$?\n"),
+            None => tests_loop(),
+        },
+    ));
+    s
+}
+
+/// Where the guest finds `dst` (the path the tests have baked in).
+pub fn dst_path(plan: &Plan<'_>) -> String {
+    plan.bins
+        .placed
+        .first()
+        .map(|(p, _)| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Each listed test on its own, its outcome on one marker line.
+fn tests_loop() -> String {
+    format!(
+        r#"cd /tmp
 while read -r t; do
   [ -n "$t" ] || continue
   echo "{BEGIN} $t"
@@ -176,15 +216,6 @@ while read -r t; do
   else r=ok; fi
   echo "{RESULT} $t $r"
 done < /dstvm/tests
-echo {DONE}
-poweroff -f
-"#,
-        dst = plan
-            .bins
-            .placed
-            .first()
-            .map(|(p, _)| p.display().to_string())
-            .unwrap_or_default(),
-    ));
-    s
+"#
+    )
 }

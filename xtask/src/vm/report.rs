@@ -97,8 +97,15 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     line.find(marker).map(|i| &line[i + marker.len()..])
 }
 
+/// `(kernel, test, reason)` failures known on a kernel (see `vm::KNOWN`).
+pub type Known<'a> = &'a [(&'a str, &'a str, &'a str)];
+
+fn is_known(known: Known<'_>, kernel: &str, test: &str) -> bool {
+    known.iter().any(|(k, t, _)| *k == kernel && *t == test)
+}
+
 /// The Markdown table: one row per test, one column per kernel.
-pub fn table(kernels: &[(String, Guest)], tests: &[String]) -> String {
+pub fn table(kernels: &[(String, Guest)], tests: &[String], known: Known<'_>) -> String {
     let mut s = String::from("| test |");
     for (k, g) in kernels {
         let _ = write!(s, " {k} ({}) |", g.release.as_deref().unwrap_or("?"));
@@ -110,9 +117,14 @@ pub fn table(kernels: &[(String, Guest)], tests: &[String]) -> String {
     s.push('\n');
     for t in tests {
         let _ = write!(s, "| `{t}` |");
-        for (_, g) in kernels {
+        for (k, g) in kernels {
             let o = g.results.get(t).copied().unwrap_or(Outcome::NotRun);
-            let _ = write!(s, " {} |", o.cell());
+            let known = if is_known(known, k, t) {
+                " (known)"
+            } else {
+                ""
+            };
+            let _ = write!(s, " {}{known} |", o.cell());
         }
         s.push('\n');
     }
@@ -120,8 +132,9 @@ pub fn table(kernels: &[(String, Guest)], tests: &[String]) -> String {
 }
 
 /// Problems that make the tier fail: failures, timeouts, a guest that never finished, and an
-/// `lsm::`/`edt::` test that skipped although the guest's probe has the mechanism.
-pub fn problems(kernels: &[(String, Guest)], tests: &[String]) -> Vec<String> {
+/// `lsm::`/`edt::` test that skipped although the guest's probe has the mechanism. A failure
+/// listed in `known` is not a problem; its passing is reported on stderr.
+pub fn problems(kernels: &[(String, Guest)], tests: &[String], known: Known<'_>) -> Vec<String> {
     let mut out = Vec::new();
     for (k, g) in kernels {
         if !g.done {
@@ -131,6 +144,10 @@ pub fn problems(kernels: &[(String, Guest)], tests: &[String]) -> Vec<String> {
         }
         for t in tests {
             match g.results.get(t).copied().unwrap_or(Outcome::NotRun) {
+                Outcome::Failed if is_known(known, k, t) => {}
+                Outcome::Ok if is_known(known, k, t) => eprintln!(
+                    "xtask: vm: {t} passed on {k} although listed as a known failure: remove it from vm::KNOWN"
+                ),
                 Outcome::Failed => out.push(format!("kernel {k}: {t} FAILED")),
                 Outcome::TimedOut => out.push(format!("kernel {k}: {t} timed out")),
                 Outcome::Skip => {
@@ -192,11 +209,27 @@ mod tests {
             .map(String::from)
             .to_vec();
         let ks = vec![("6.1".to_string(), g)];
-        let p = problems(&ks, &tests);
+        let p = problems(&ks, &tests, &[]);
         // lsm skipped with lsm available; sys::d timed out; not done. edt skip is fine (no fq).
         assert_eq!(p.len(), 3, "{p:?}");
-        let t = table(&ks, &tests);
+        let t = table(&ks, &tests, &[]);
         assert!(t.contains("| `sys::e` | not-run |"), "{t}");
         assert!(t.contains("| `lsm::b` | SKIP |"), "{t}");
+    }
+
+    #[test]
+    fn a_known_failure_is_marked_and_does_not_fail_the_tier() {
+        let mut g = guest(&[
+            "DSTVM-KERNEL 6.1.0",
+            "DSTVM-RESULT sys::k FAILED",
+            "DSTVM-DONE",
+        ]);
+        g.done = true;
+        let ks = vec![("6.1".to_string(), g)];
+        let tests = vec!["sys::k".to_string()];
+        let known: Known<'_> = &[("6.1", "sys::k", "a dst bug")];
+        assert!(problems(&ks, &tests, known).is_empty());
+        assert_eq!(problems(&ks, &tests, &[]).len(), 1);
+        assert!(table(&ks, &tests, known).contains("| FAILED (known) |"));
     }
 }
