@@ -41,6 +41,7 @@ pub fn run(kernel: &str) -> anyhow::Result<()> {
             env: Vec::new(),
             bench: None,
             extra_tools: &["tc"],
+            no_retry: Vec::new(),
         };
         let cmd = format!(
             "/dstvm/bench_vm_delay {} /usr/sbin/tc {PROBES}",

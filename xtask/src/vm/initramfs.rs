@@ -49,6 +49,8 @@ pub struct Plan<'a> {
     pub bench: Option<String>,
     /// More host programs to copy with their libraries (e.g. `tc` for the netem baseline).
     pub extra_tools: &'a [&'a str],
+    /// Tests not run again after a failure (known failures on this kernel).
+    pub no_retry: Vec<String>,
 }
 
 /// Writes the gzip-compressed initramfs for `plan` to `out`.
@@ -87,6 +89,8 @@ pub fn write(plan: &Plan<'_>, out: &Path) -> anyhow::Result<()> {
     c.file("etc/group", 0o644, b"root:x:0:\n");
     let tests = plan.tests.join("\n") + "\n";
     c.file("dstvm/tests", 0o644, tests.as_bytes());
+    let no_retry = plan.no_retry.join("\n") + "\n";
+    c.file("dstvm/no-retry", 0o644, no_retry.as_bytes());
     let cpio = c.finish();
     gzip(&cpio, out)
 }
@@ -201,16 +205,26 @@ pub fn dst_path(plan: &Plan<'_>) -> String {
         .unwrap_or_default()
 }
 
-/// Each listed test on its own, its outcome on one marker line.
+/// Each listed test on its own, its outcome on one marker line. A failing test runs once more:
+/// passing then is reported as `flaky` (the emulated CPU is slow and shared, and a few tests
+/// have timing margins made for real hardware); failing twice is `FAILED`.
 fn tests_loop() -> String {
     format!(
         r#"cd /tmp
+run() {{
+  {{ /dstvm/privileged --exact "$1" --test-threads=1 --nocapture; echo $? > /tmp/rc; }} 2>&1 | tee /tmp/out
+  rc=$(cat /tmp/rc)
+}}
 while read -r t; do
   [ -n "$t" ] || continue
   echo "{BEGIN} $t"
-  {{ /dstvm/privileged --exact "$t" --test-threads=1 --nocapture; echo $? > /tmp/rc; }} 2>&1 | tee /tmp/out
-  rc=$(cat /tmp/rc)
+  run "$t"
+  again=
+  if [ "$rc" != 0 ] && ! grep -qxF "$t" /dstvm/no-retry; then
+    echo "DSTVM-RETRY $t"; run "$t"; again=1
+  fi
   if [ "$rc" != 0 ]; then r=FAILED
+  elif [ -n "$again" ]; then r=flaky
   elif grep -q '^SKIP:' /tmp/out; then r=SKIP
   elif grep -q '^running 0 tests' /tmp/out; then r=not-run
   else r=ok; fi

@@ -30,7 +30,8 @@ pub struct Boot<'a> {
     pub timeout: Duration,
 }
 
-/// Kills QEMU when dropped (timeout, error, panic).
+/// Kills QEMU when dropped (timeout, error, panic). On ctrl-c the terminal's SIGINT reaches
+/// QEMU too: it runs in xtask's process group.
 struct Guard(Child);
 
 impl Drop for Guard {

@@ -9,6 +9,8 @@ use super::initramfs::{BEGIN, DONE, PROBE_BEGIN, PROBE_END, RESULT};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
+    /// Failed, then passed when run again in the same guest.
+    Flaky,
     Failed,
     /// Passed but printed `SKIP:` (the probe said the mechanism is missing).
     Skip,
@@ -22,6 +24,7 @@ impl Outcome {
     fn cell(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
+            Outcome::Flaky => "ok (flaky: failed once)",
             Outcome::Failed => "FAILED",
             Outcome::Skip => "SKIP",
             Outcome::NotRun => "not-run",
@@ -65,6 +68,7 @@ impl Guest {
             if let (Some(t), Some(r)) = (parts.next(), parts.next()) {
                 let o = match r {
                     "ok" => Outcome::Ok,
+                    "flaky" => Outcome::Flaky,
                     "SKIP" => Outcome::Skip,
                     "not-run" => Outcome::NotRun,
                     _ => Outcome::Failed,
@@ -164,7 +168,7 @@ pub fn problems(kernels: &[(String, Guest)], tests: &[String], known: Known<'_>)
                         ));
                     }
                 }
-                Outcome::Ok | Outcome::NotRun => {}
+                Outcome::Ok | Outcome::Flaky | Outcome::NotRun => {}
             }
         }
     }
@@ -197,11 +201,13 @@ mod tests {
             "DSTVM-RESULT lsm::b SKIP",
             "DSTVM-BEGIN edt::c",
             "DSTVM-RESULT edt::c SKIP",
+            "DSTVM-RESULT net::f flaky",
             "DSTVM-BEGIN sys::d",
         ]);
         assert_eq!(g.release.as_deref(), Some("6.1.0-56-amd64"));
         assert!(g.has("lsm") && !g.has("fq"));
         assert_eq!(g.results["net::a"], Outcome::Ok);
+        assert_eq!(g.results["net::f"], Outcome::Flaky);
         let mut g = g;
         g.timed_out();
         assert_eq!(g.results["sys::d"], Outcome::TimedOut);
