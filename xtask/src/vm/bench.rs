@@ -29,7 +29,14 @@ pub fn run(kernel: &str) -> anyhow::Result<()> {
          guest CPU is emulated, about 4x slower than the host, so compare the rows of one \
          kernel with each other, not with the host figures). dst's delay uses whichever backend \
          dst picks on that kernel (named in the evidence JSON, column 2); netem is configured \
-         with `tc` in the same namespace on the same veth, same traffic.\n"
+         with `tc` in the same namespace on the same veth, same traffic. The guest binaries \
+         are debug builds. `send()` is the sender's syscall time: without a queueing qdisc \
+         (base, and the delay line's TCX redirect to its TAP) it includes delivery to the \
+         receiver, while netem returns after enqueueing and delivers from its timer, so it \
+         is not netem's whole cost. dst CPU is the dst process's CPU time per datagram (the \
+         userspace delay line's cost; a kernel-only backend has none). Reordered counts \
+         arrivals after a higher sequence number (jitter larger than the 2 ms spacing \
+         reorders, by design, in both).\n"
     );
     for s in series {
         let k = kernels::prepare(&apt, s, &dirs.cache)?;
@@ -76,7 +83,12 @@ pub fn run(kernel: &str) -> anyhow::Result<()> {
             } else if let Some(i) = line.find(initramfs::BENCH_END) {
                 inside = false;
                 ended = Some(line[i..].contains("rc=0"));
-            } else if inside && (line.starts_with('|') || line.starts_with("Kernel:")) {
+            } else if inside && line.starts_with('|') {
+                table.push_str(line);
+                table.push('\n');
+            } else if inside && line.starts_with("Kernel:") {
+                // A blank line first, or Markdown reads it as one more table row.
+                table.push('\n');
                 table.push_str(line);
                 table.push('\n');
             }
