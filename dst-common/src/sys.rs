@@ -42,6 +42,9 @@ pub const CLASS_GETPPID: u32 = 1 << 12;
 
 /// `SysConfig::flags`: the comm target map is non-empty (the observer compares comm).
 pub const CONFIG_HAS_COMM: u32 = 1 << 0;
+/// `SysConfig::flags`: this kernel's `sched_process_exit` has no `group_dead` field (before
+/// 6.16): a process's end is reported when its thread-group leader exits.
+pub const CONFIG_EXIT_BY_LEADER: u32 = 1 << 4;
 
 /// One syscall fault as stored in the rule array map (and evaluated by the seccomp supervisor
 /// for the classes the kernel cannot fail here). Trigger fields that are 0 are not used; the

@@ -15,7 +15,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use dst_common::sys::{
-    CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, ProcState, SignalRule,
+    CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, ProcState,
+    SignalRule,
 };
 
 use crate::{
@@ -192,8 +193,16 @@ pub fn try_process_exit(ctx: &TracePointContext) -> u32 {
         // A thread of a followed process was recorded by the fork tracker; forget it.
         let _ = TGIDS.remove(tid);
     }
-    // SAFETY: sched_process_exit layout: group_dead (bool) at 32.
-    let group_dead = unsafe { ctx.read_at::<u8>(32).unwrap_or(0) };
+    let by_leader = CONFIG
+        .get(0)
+        .is_some_and(|c| c.flags & CONFIG_EXIT_BY_LEADER != 0);
+    let group_dead = if by_leader {
+        // Kernels before 6.16 have no group_dead: the leader's exit stands for the process's.
+        u8::from(tid == tgid)
+    } else {
+        // SAFETY: sched_process_exit layout since 6.16: group_dead (bool) at 32.
+        unsafe { ctx.read_at::<u8>(32).unwrap_or(0) }
+    };
     if group_dead == 0 {
         return 0;
     }

@@ -20,8 +20,8 @@ use aya::{
 use dst_common::{
     MAX_SYS_RULES,
     sys::{
-        CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, SignalRule, SysConfig,
-        SysCounters, SysRule,
+        CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent,
+        SignalRule, SysConfig, SysCounters, SysRule,
     },
 };
 use serde::Serialize;
@@ -155,6 +155,18 @@ pub enum ProcessEvent {
     },
 }
 
+/// Whether this kernel's `sched:sched_process_exit` tracepoint carries `group_dead` (6.16+),
+/// read from its tracefs format; without it the programs report a process's end when its
+/// thread-group leader exits.
+pub fn exit_has_group_dead() -> bool {
+    ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .find_map(|root| {
+            std::fs::read_to_string(format!("{root}/events/sched/sched_process_exit/format")).ok()
+        })
+        .is_some_and(|f| f.contains(" group_dead;"))
+}
+
 /// Name of a signal number.
 pub fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig).map_or_else(|_| format!("SIG{sig}"), |s| s.to_string())
@@ -274,6 +286,10 @@ impl SysEngine {
     pub fn observe_processes(&mut self) -> Result<(), SysError> {
         if self.process_observer {
             return Ok(());
+        }
+        if !exit_has_group_dead() {
+            self.config.flags |= CONFIG_EXIT_BY_LEADER;
+            self.write_config()?;
         }
         for (name, cat, tp) in [
             ("dst_exit_group", "syscalls", "sys_enter_exit_group"),

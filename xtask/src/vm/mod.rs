@@ -77,26 +77,6 @@ const EXCLUDE: &[(&str, &str)] = &[
 const KNOWN: &[(&str, &str, &str)] = &[
     (
         "6.1",
-        "sys::kill_is_reported_with_its_signal",
-        EXIT_NO_GROUP_DEAD,
-    ),
-    (
-        "6.1",
-        "sys::kill_at_chosen_syscall_from_the_kernel",
-        EXIT_NO_GROUP_DEAD,
-    ),
-    (
-        "6.12",
-        "sys::kill_is_reported_with_its_signal",
-        EXIT_NO_GROUP_DEAD,
-    ),
-    (
-        "6.12",
-        "sys::kill_at_chosen_syscall_from_the_kernel",
-        EXIT_NO_GROUP_DEAD,
-    ),
-    (
-        "6.1",
         "net::sigkill_of_dst_removes_the_fault",
         "the test's dst_programs_on() queries TCX only; 6.1 has no TCX, dst attaches clsact filters",
     ),
@@ -107,10 +87,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
          after the kill (safety invariant 2)",
     ),
 ];
-
-/// Why process-exit evidence is missing before 6.16.
-const EXIT_NO_GROUP_DEAD: &str = "sched_process_exit has no group_dead field before 6.16; \
-    dst-ebpf sys_observe.rs reads offset 32 and never reports the exit (landed=false)";
 
 /// Facts of each guest kernel that the probe test pins (found by running the probe there:
 /// the `Probe on …` lines of target/vm/summary.md).
