@@ -34,6 +34,14 @@ pub enum FaultError {
         /// Why, and what to do.
         problem: String,
     },
+    /// The target lies outside this daemon's node (HTTP 403).
+    #[error("{field}: {problem}")]
+    Forbidden {
+        /// Field of the target.
+        field: String,
+        /// Why, and what to do.
+        problem: String,
+    },
     /// A fault with this id is already active (HTTP 409).
     #[error("{field}: a fault with id {id:?} is already active; clear it or choose another id")]
     Conflict {
@@ -127,6 +135,18 @@ pub struct FaultTable {
     slot_owner: HashMap<u32, String>,
     next_id: u64,
     bus: Bus,
+    /// Cross-node transactions by id.
+    txns: HashMap<String, Txn>,
+}
+
+/// A transaction of the two-phase apply.
+struct Txn {
+    /// The prepared set, until committed.
+    set: Option<FaultSet>,
+    /// Ids installed by the commit.
+    committed: Vec<String>,
+    /// CLOCK_MONOTONIC ns after which it is forgotten (prepared: never committed).
+    deadline: u64,
 }
 
 fn dirs(d: Direction) -> &'static [bool] {
@@ -156,6 +176,7 @@ impl FaultTable {
             slot_owner: HashMap::new(),
             next_id: 1,
             bus,
+            txns: HashMap::new(),
         }
     }
 
@@ -343,8 +364,9 @@ impl FaultTable {
         Ok(())
     }
 
-    /// Applies every fault of `set` or none.
-    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<FaultView>, FaultError> {
+    /// Checks `set` against this host and the active faults and resolves its targets, without
+    /// touching the kernel. Ids left out are generated.
+    fn plan(&mut self, set: &FaultSet) -> Result<Vec<Prepared>, FaultError> {
         set.validate()?;
         self.engine()?;
         let now = monotonic_ns();
@@ -393,12 +415,112 @@ impl FaultTable {
             };
             prepared.push((at, id, seed, fault, not_before, expires, cgroup));
         }
-        // Programs first (harmless without rules), then every rule in one atomic step.
+        Ok(prepared)
+    }
+
+    /// Attaches the programs `prepared` needs (harmless without rules); returns each fault's
+    /// backend.
+    fn attach_all(
+        &mut self,
+        set: &FaultSet,
+        prepared: &[Prepared],
+    ) -> Result<Vec<&'static str>, FaultError> {
         let mut backends = Vec::new();
         for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
             let ifindex = (f.ifindex != 0).then_some(f.ifindex);
             backends.push(self.attach(at, &set.net[i], ifindex)?);
         }
+        Ok(backends)
+    }
+
+    /// First phase of a cross-node apply: validates `set`, resolves its targets and loads and
+    /// attaches the programs, but installs no rule. The set waits under `txn` until
+    /// [`FaultTable::commit`], [`FaultTable::abort`] or `ttl` passes.
+    pub fn prepare(
+        &mut self,
+        txn: String,
+        mut set: FaultSet,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<String>, FaultError> {
+        if self.txns.contains_key(&txn) {
+            return Err(FaultError::Conflict {
+                field: "txn".into(),
+                id: txn,
+            });
+        }
+        let prepared = self.plan(&set)?;
+        self.attach_all(&set, &prepared)?;
+        let ids: Vec<String> = prepared.iter().map(|p| p.1.clone()).collect();
+        for (spec, id) in set.net.iter_mut().zip(&ids) {
+            spec.id = Some(id.clone());
+        }
+        let deadline = monotonic_ns().saturating_add(ttl.as_nanos() as u64);
+        self.txns.insert(
+            txn,
+            Txn {
+                set: Some(set),
+                committed: Vec::new(),
+                deadline,
+            },
+        );
+        Ok(ids)
+    }
+
+    /// Second phase: installs the prepared set atomically.
+    pub fn commit(&mut self, txn: &str) -> Result<Vec<FaultView>, FaultError> {
+        let set = match self.txns.get_mut(txn) {
+            Some(t) => t.set.take().ok_or_else(|| FaultError::Conflict {
+                field: "txn".into(),
+                id: txn.to_string(),
+            })?,
+            None => return Err(FaultError::NotFound(format!("transaction {txn}"))),
+        };
+        let views = self.apply(set);
+        if let (Ok(v), Some(t)) = (&views, self.txns.get_mut(txn)) {
+            t.committed = v.iter().map(|v| v.id.clone()).collect();
+            // A committed transaction is kept (for abort = rollback) until its faults expire.
+            t.deadline = v.iter().map(|v| v.expires).max().unwrap_or(t.deadline);
+        } else {
+            self.txns.remove(txn);
+        }
+        views
+    }
+
+    /// Drops a prepared transaction, or clears the faults a committed one installed (the
+    /// coordinator's rollback when another node failed). Unknown transactions are fine: the
+    /// answer lists what was cleared.
+    pub fn abort(&mut self, txn: &str) -> Vec<FaultView> {
+        let Some(t) = self.txns.remove(txn) else {
+            return Vec::new();
+        };
+        t.committed
+            .iter()
+            .filter_map(|id| self.clear(id).ok())
+            .collect()
+    }
+
+    /// Transactions still waiting for commit or abort, with their fault ids.
+    pub fn pending(&self) -> Vec<(String, Vec<String>)> {
+        self.txns
+            .iter()
+            .filter_map(|(k, t)| {
+                t.set.as_ref().map(|s| {
+                    (
+                        k.clone(),
+                        s.net.iter().filter_map(|f| f.id.clone()).collect(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Applies every fault of `set` or none.
+    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<FaultView>, FaultError> {
+        let now = monotonic_ns();
+        let prepared = self.plan(&set)?;
+        // Programs first (harmless without rules), then every rule in one atomic step.
+        let backends = self.attach_all(&set, &prepared)?;
+
         // Freeze counters of ended faults whose slots the engine may now reuse.
         let owners: Vec<(u32, String)> = self
             .slot_owner
@@ -567,6 +689,7 @@ impl FaultTable {
     /// past their expiry. Called periodically.
     pub fn poll(&mut self) {
         let now = monotonic_ns();
+        self.txns.retain(|_, t| now < t.deadline);
         let ids: Vec<String> = self
             .faults
             .iter()
