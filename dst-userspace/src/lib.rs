@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod client;
+pub mod cluster;
 pub mod daemon;
 pub mod ebpf;
 pub mod fault;

@@ -401,6 +401,16 @@ impl FaultTable {
                 }
                 other => FaultError::Invalid(other),
             })?;
+            if fault.action.needs_delay_line() {
+                return Err(refused(
+                    format!("{at}.action.kind"),
+                    format!(
+                        "{} needs the TAP delay line, which the daemon does not run yet; use \
+                         `dst inject net` for delay, reorder and rate",
+                        kind_name(&spec.action)
+                    ),
+                ));
+            }
             self.resolve(&at, spec, &mut fault)?;
             self.check_blast_radius(&at, spec, &fault, &prepared)?;
             let (not_before, expires) = spec.schedule.window(now);

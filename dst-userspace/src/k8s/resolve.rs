@@ -176,8 +176,10 @@ fn container_of(name: &str, in_pod_cgroupfs: bool) -> Option<(String, &'static s
 
 /// QoS class and pod UID a pod cgroup directory name carries.
 fn pod_of(name: &str) -> Option<(String, String)> {
+    // `kubepods-…` or, on nested roots such as kind's, `kubelet-kubepods-…`.
     let systemd = name
-        .strip_prefix("kubepods-")
+        .find("kubepods-")
+        .map(|i| &name[i + "kubepods-".len()..])
         .and_then(|r| r.strip_suffix(".slice"));
     let (qos, uid) = match systemd {
         Some(r) => match r.split_once("-pod") {
