@@ -53,6 +53,14 @@ pub enum TargetError {
         /// One of them.
         first: PathBuf,
     },
+    /// A syscall fault needs one cgroup, and the pod runs several workload containers.
+    #[error("pod cgroup {pod} has {} containers with processes ({}); syscall faults match one cgroup exactly: give --container", .containers.len(), .containers.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", "))]
+    SeveralContainers {
+        /// The pod cgroup.
+        pod: PathBuf,
+        /// Its container cgroups with processes.
+        containers: Vec<PathBuf>,
+    },
     /// The target has no process, so it has no network namespace to act in.
     #[error("{0} has no process, so it has no network namespace yet; wait until it runs")]
     NoProcess(PathBuf),
@@ -124,6 +132,37 @@ impl Resolved {
             .first()
             .map(|p| PathBuf::from(format!("/proc/{p}/ns/net")))
             .ok_or_else(|| TargetError::NoProcess(self.cgroup.clone()))
+    }
+}
+
+impl Resolved {
+    /// The one cgroup holding the workload's processes, for faults that match a cgroup exactly
+    /// (the syscall rules): the cgroup itself when its processes sit directly in it, else its
+    /// only child cgroup with processes other than the pod sandbox's `pause`.
+    pub fn workload_cgroup(&self) -> Result<PathBuf, TargetError> {
+        let own = fs::read_to_string(self.cgroup.join("cgroup.procs")).unwrap_or_default();
+        if own.lines().any(|l| !l.trim().is_empty()) {
+            return Ok(self.cgroup.clone());
+        }
+        let mut found = Vec::new();
+        for (_, child) in read_dirs(&self.cgroup) {
+            let mut pids = Vec::new();
+            collect_pids(&child, &mut pids, 1);
+            let workload = pids.iter().any(|p| {
+                fs::read_to_string(format!("/proc/{p}/comm")).map_or(true, |c| c.trim() != "pause")
+            });
+            if workload {
+                found.push(child);
+            }
+        }
+        match found.len() {
+            0 => Err(TargetError::NoProcess(self.cgroup.clone())),
+            1 => Ok(found.remove(0)),
+            _ => Err(TargetError::SeveralContainers {
+                pod: self.cgroup.clone(),
+                containers: found,
+            }),
+        }
     }
 }
 
@@ -229,8 +268,9 @@ impl Resolver {
         &self.root
     }
 
-    /// kubepods roots (`kubepods.slice`, `kubepods`, `*-kubepods.slice`) up to 3 levels down.
-    fn kubepods_roots(&self) -> Vec<(Layout, PathBuf)> {
+    /// Runtime roots up to 3 levels down: kubepods (`kubepods.slice`, `kubepods`,
+    /// `*-kubepods.slice`) and podman's (`libpod_parent`, `machine.slice`).
+    fn runtime_roots(&self) -> Vec<(Layout, PathBuf)> {
         let mut out = Vec::new();
         let mut level = vec![self.root.clone()];
         for _ in 0..3 {
@@ -241,6 +281,8 @@ impl Resolver {
                         out.push((Layout::KubeletSystemd, path));
                     } else if name == "kubepods" {
                         out.push((Layout::KubeletCgroupfs, path));
+                    } else if name == "libpod_parent" || name == "machine.slice" {
+                        out.push((Layout::Podman, path));
                     } else if name.ends_with(".slice") || name == "kubelet" {
                         next.push(path);
                     }
@@ -254,7 +296,10 @@ impl Resolver {
     /// Every pod cgroup on the node.
     fn pods(&self) -> Vec<PodDir> {
         let mut out = Vec::new();
-        for (layout, root) in self.kubepods_roots() {
+        for (layout, root) in self.runtime_roots() {
+            if layout == Layout::Podman {
+                continue;
+            }
             for (name, path) in read_dirs(&root) {
                 if let Some((qos, uid)) = pod_of(&name) {
                     let qos = if qos.is_empty() {
@@ -354,8 +399,12 @@ impl Resolver {
                 }
             }
         }
-        for parent in ["libpod_parent", "machine.slice"] {
-            for (name, path) in read_dirs(&self.root.join(parent)) {
+        let podman = self
+            .runtime_roots()
+            .into_iter()
+            .filter(|(l, _)| *l == Layout::Podman);
+        for (_, parent) in podman {
+            for (name, path) in read_dirs(&parent) {
                 if let Some(c) =
                     container_of(&name, false).filter(|c| c.1 == "podman" && c.0.starts_with(&want))
                 {

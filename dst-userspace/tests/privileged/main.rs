@@ -6,10 +6,13 @@
 //! different checkouts never collide.
 #![cfg(feature = "privileged-tests")]
 
+mod cluster;
 mod daemon;
 mod foundation;
+mod k8s;
 mod net;
 mod runner;
+mod support;
 mod sys;
 
 /// A namespace-name prefix unique to this test process.

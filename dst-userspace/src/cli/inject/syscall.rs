@@ -149,19 +149,21 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
             .and_then(|r| {
                 dst::k8s::lookup_blocking(&r, args.pod.as_deref(), args.container.as_deref())
             });
+        // Syscall rules match one cgroup exactly: a pod means its workload container.
+        let resolved = resolved.and_then(|r| Ok((r.workload_cgroup()?, r)));
         match resolved {
-            Ok(r) => {
+            Ok((cgroup, r)) => {
                 eprintln!(
                     "dst: {} resolved to cgroup {} ({:?}, {} processes)",
                     args.pod
                         .as_deref()
                         .or(args.container.as_deref())
                         .unwrap_or(""),
-                    r.cgroup.display(),
+                    cgroup.display(),
                     r.layout,
                     r.pids.len()
                 );
-                args.cgroup = Some(r.cgroup);
+                args.cgroup = Some(cgroup);
             }
             Err(e) => {
                 eprintln!("dst inject syscall: {e}");
