@@ -23,6 +23,7 @@ pub fn all(args: &Args) -> anyhow::Result<()> {
         lint()?;
     }
     unit()?;
+    crate::manifests::manifests()?;
     privileged(None)?;
     conformance()?;
     eprintln!("xtask: all tiers passed");

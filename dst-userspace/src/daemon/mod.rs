@@ -162,6 +162,7 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
         scope: Arc::new(scope),
         resolver,
     };
+    let public = routes::public_router(state.clone());
     let app = routes::router(state)
         .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -194,11 +195,13 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
             }
         })
     };
-    let unix_server = axum::serve(unix, app.clone().into_make_service());
+    let unix_server = axum::serve(unix, app.clone().merge(public.clone()).into_make_service());
     let tcp_server = async {
         match (tcp, token) {
             (Some(l), Some(token)) => {
-                let app = app.layer(axum::middleware::from_fn_with_state(token, auth::require));
+                let app = public.merge(
+                    app.layer(axum::middleware::from_fn_with_state(token, auth::require)),
+                );
                 match tls {
                     Some(cfg) => {
                         let l = listener::TlsListener::new(l, cfg)?;

@@ -125,6 +125,21 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Routes served without the bearer token on TCP: only `/healthz` (200 when the fault engine
+/// is loaded, 503 otherwise; no details), for Kubernetes readiness probes.
+pub fn public_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.faults.call(|t| t.engine_status()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "engine not loaded\n").into_response(),
+    }
+}
+
 /// Parses a fault set (JSON or TOML, the fault-file schema). The first problem names its field.
 fn parse_set(body: &[u8]) -> Result<FaultSet, FaultError> {
     let text = std::str::from_utf8(body).map_err(|e| {
