@@ -199,9 +199,8 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
     let tcp_server = async {
         match (tcp, token) {
             (Some(l), Some(token)) => {
-                let app = public.merge(
-                    app.layer(axum::middleware::from_fn_with_state(token, auth::require)),
-                );
+                let app = public
+                    .merge(app.layer(axum::middleware::from_fn_with_state(token, auth::require)));
                 match tls {
                     Some(cfg) => {
                         let l = listener::TlsListener::new(l, cfg)?;

@@ -287,7 +287,9 @@ fn tcp_api_tls_token_body_limit_and_confinement() {
         401
     );
     // The readiness route needs no token (and says nothing but ok).
-    let ready = rt.block_on(anon.request(Method::GET, "/healthz", None)).unwrap();
+    let ready = rt
+        .block_on(anon.request(Method::GET, "/healthz", None))
+        .unwrap();
     assert_eq!((ready.status, &ready.body[..]), (200, &b"ok\n"[..]));
     let mut plain = remote.clone();
     plain.tls = None;

@@ -7,6 +7,7 @@
 #![cfg(feature = "privileged-tests")]
 
 mod cluster;
+mod containers;
 mod daemon;
 mod foundation;
 mod k8s;
