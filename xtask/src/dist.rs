@@ -51,7 +51,10 @@ fn has_interpreter(elf: &[u8]) -> anyhow::Result<bool> {
 /// The podman command with dst's containers.conf.
 pub fn podman() -> Command {
     let mut c = Command::new("podman");
-    c.env("CONTAINERS_CONF", root().join("deploy/podman/containers.conf"));
+    c.env(
+        "CONTAINERS_CONF",
+        root().join("deploy/podman/containers.conf"),
+    );
     c
 }
 
@@ -60,11 +63,23 @@ pub fn dist(args: &Args) -> anyhow::Result<()> {
     run(cargo()
         .current_dir(&root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args(["build", "--release", "-p", "dst-userspace", "--bin", "dst", "--target", TARGET]))?;
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "dst-userspace",
+            "--bin",
+            "dst",
+            "--target",
+            TARGET,
+        ]))?;
     let built = root.join(format!("target/{TARGET}/release/dst"));
     let bytes = std::fs::read(&built).with_context(|| format!("reading {}", built.display()))?;
     if has_interpreter(&bytes)? {
-        bail!("{} is dynamically linked (has an ELF interpreter)", built.display());
+        bail!(
+            "{} is dynamically linked (has an ELF interpreter)",
+            built.display()
+        );
     }
     let dist = root.join("target/dist");
     std::fs::create_dir_all(&dist)?;
@@ -94,7 +109,16 @@ pub fn dist(args: &Args) -> anyhow::Result<()> {
     .to_string();
     // The image must start and answer the probe (it needs the host's kernel interfaces).
     let probe = podman()
-        .args(["run", "--rm", "--privileged", "--network", "host", &tag, "--json", "probe"])
+        .args([
+            "run",
+            "--rm",
+            "--privileged",
+            "--network",
+            "host",
+            &tag,
+            "--json",
+            "probe",
+        ])
         .output()?;
     let v: serde_json::Value = serde_json::from_slice(&probe.stdout).with_context(|| {
         format!(

@@ -25,8 +25,10 @@ pub fn manifests() -> anyhow::Result<()> {
     let venv = root.join("target/k8s-validate-venv");
     let bin = venv.join("bin/kubernetes-validate");
     if !bin.exists() {
-        run(std::process::Command::new("python3").args(["-m", "venv"]).arg(&venv))
-            .context("creating the venv (Debian: apt-get install python3-venv)")?;
+        run(std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv))
+        .context("creating the venv (Debian: apt-get install python3-venv)")?;
         run(std::process::Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", VALIDATOR]))?;
     }
@@ -40,6 +42,9 @@ pub fn manifests() -> anyhow::Result<()> {
         .args(["--strict", "--kubernetes-version", K8S_VERSION])
         .args(&files))
     .context("a manifest in deploy/k8s does not validate")?;
-    eprintln!("xtask: {} manifests valid against Kubernetes {K8S_VERSION}", files.len());
+    eprintln!(
+        "xtask: {} manifests valid against Kubernetes {K8S_VERSION}",
+        files.len()
+    );
     Ok(())
 }

@@ -38,7 +38,13 @@ struct Made(&'static str, String);
 impl Drop for Made {
     fn drop(&mut self) {
         let _ = podman()
-            .args([self.0, "rm", "-f", &self.1])
+            .args([self.0, "rm", "-f"])
+            .args(if self.0 == "container" {
+                &["-t", "0"][..]
+            } else {
+                &[][..]
+            })
+            .arg(&self.1)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -56,7 +62,9 @@ fn image(name: &str, files: &[(PathBuf, &str)]) -> Made {
         std::fs::copy(src, &to).unwrap();
     }
     std::fs::create_dir_all(dir.join("bin")).unwrap();
-    for a in ["sh", "sleep", "nc", "cat", "echo", "seq"] {
+    for a in [
+        "sh", "sleep", "httpd", "nc", "printf", "grep", "mkdir", "echo", "seq",
+    ] {
         let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(a));
     }
     let tar = Command::new("tar")
@@ -79,7 +87,7 @@ fn image(name: &str, files: &[(PathBuf, &str)]) -> Made {
     Made("image", tag)
 }
 
-/// A container serving TCP 8080 (one connection at a time, answering `hi`).
+/// A container serving HTTP on 8080 (busybox httpd, `/` answers `hi`).
 fn server(net: &str, name: &str, image: &str) -> (Made, String, String) {
     let id = ok(
         podman()
@@ -87,7 +95,7 @@ fn server(net: &str, name: &str, image: &str) -> (Made, String, String) {
             .args([
                 "/bin/sh",
                 "-c",
-                "while true; do echo hi | nc -l -p 8080; done",
+                "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 8080 -h /www",
             ])
             .output()
             .unwrap(),
@@ -108,11 +116,11 @@ fn server(net: &str, name: &str, image: &str) -> (Made, String, String) {
     (Made("container", name.to_string()), id, ip)
 }
 
-/// `n` TCP connects to ip:8080 from inside `container` (podman exec joins its cgroup and
+/// `n` HTTP GETs of ip:8080 from inside `container` (podman exec joins its cgroup and
 /// netns); how many got the server's answer.
 fn connects_from(container: &str, ip: &str, n: u32) -> usize {
     let script = format!(
-        "for i in $(seq {n}); do nc -w 1 {ip} 8080 </dev/null | grep -q hi && echo ok || echo fail; done"
+        "for i in $(seq {n}); do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 8080 | grep -q hi && echo ok || echo fail; done"
     );
     let out = podman()
         .args(["exec", container, "/bin/sh", "-c", &script])
@@ -133,9 +141,10 @@ fn connects_from_host(ip: &str, n: u32) -> usize {
                 Duration::from_secs(1),
             )
             .is_ok_and(|mut s| {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-                let mut b = [0u8; 2];
-                std::io::Read::read_exact(&mut s, &mut b).is_ok()
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n");
+                let mut b = [0u8; 4];
+                std::io::Read::read_exact(&mut s, &mut b).is_ok() && &b == b"HTTP"
             })
         })
         .count()
