@@ -249,6 +249,15 @@ fn read_dirs(p: &Path) -> Vec<(String, PathBuf)> {
     v
 }
 
+/// A container cgroup matching an id: (layout, qos, pod uid, (id, runtime), dir).
+type Hit = (
+    Layout,
+    Option<String>,
+    Option<String>,
+    (String, &'static str),
+    PathBuf,
+);
+
 /// One pod cgroup found: (qos, uid, layout, dir).
 type PodDir = (String, String, Layout, PathBuf);
 
@@ -384,13 +393,7 @@ impl Resolver {
     pub fn container(&self, id: &str) -> Result<Resolved, TargetError> {
         let want =
             normalize_container_id(id).ok_or_else(|| TargetError::BadContainerId(id.into()))?;
-        let mut hits: Vec<(
-            Layout,
-            Option<String>,
-            Option<String>,
-            (String, &'static str),
-            PathBuf,
-        )> = Vec::new();
+        let mut hits: Vec<Hit> = Vec::new();
         for (qos, uid, layout, pod) in self.pods() {
             let cgroupfs = layout == Layout::KubeletCgroupfs;
             for (name, path) in read_dirs(&pod) {

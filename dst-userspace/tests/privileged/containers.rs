@@ -67,7 +67,7 @@ fn image(name: &str, files: &[(PathBuf, &str)]) -> Made {
     ] {
         let _ = std::os::unix::fs::symlink("busybox", dir.join("bin").join(a));
     }
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .arg("-C")
         .arg(&dir)
         .args(["-c", "."])
@@ -78,11 +78,12 @@ fn image(name: &str, files: &[(PathBuf, &str)]) -> Made {
     ok(
         podman()
             .args(["import", "-", &tag])
-            .stdin(tar.stdout.unwrap())
+            .stdin(tar.stdout.take().unwrap())
             .output()
             .unwrap(),
         "podman import",
     );
+    assert!(tar.wait().unwrap().success(), "tar of the rootfs failed");
     let _ = std::fs::remove_dir_all(&dir);
     Made("image", tag)
 }
