@@ -107,7 +107,8 @@ pub fn dist(args: &Args) -> anyhow::Result<()> {
     )
     .trim()
     .to_string();
-    // The image must start and answer the probe (it needs the host's kernel interfaces).
+    // The image must start and answer the probe, run as the DaemonSet runs it: host network,
+    // PIDs and cgroups (the host cgroupfs mounted in).
     let probe = podman()
         .args([
             "run",
@@ -115,10 +116,17 @@ pub fn dist(args: &Args) -> anyhow::Result<()> {
             "--privileged",
             "--network",
             "host",
-            &tag,
-            "--json",
-            "probe",
+            "--pid",
+            "host",
         ])
+        .args([
+            "--cgroupns",
+            "host",
+            "-v",
+            "/sys/fs/cgroup:/sys/fs/cgroup",
+            &tag,
+        ])
+        .args(["--json", "probe"])
         .output()?;
     let v: serde_json::Value = serde_json::from_slice(&probe.stdout).with_context(|| {
         format!(
@@ -126,11 +134,23 @@ pub fn dist(args: &Args) -> anyhow::Result<()> {
             String::from_utf8_lossy(&probe.stderr)
         )
     })?;
-    let works = v["mechanisms"]
+    let works: Vec<&str> = v
         .as_object()
-        .map_or(0, |m| m.values().filter(|c| c["works"] == true).count());
+        .map(|m| {
+            m.iter()
+                .filter(|(_, c)| c["available"] == true)
+                .map(|(k, _)| k.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if works.is_empty() {
+        bail!("`dst --json probe` in the image found no working mechanism: {v}");
+    }
     eprintln!(
-        "xtask: image {tag}: {size} bytes; `dst --json probe` inside it: {works} mechanisms work"
+        "xtask: image {tag}: {size} bytes; `dst --json probe` inside it: {} mechanisms \
+         available ({})",
+        works.len(),
+        works.join(", ")
     );
     Ok(())
 }
