@@ -364,3 +364,77 @@ fn tcp_api_tls_token_body_limit_and_confinement() {
         json!([])
     );
 }
+
+/// The Kubernetes API client against a fake API server over TLS: the service-account token is
+/// sent as a bearer token, the CA is checked, a pod by name and pods by label selector come
+/// back with UID and container ids, and a 403 says which RBAC to grant.
+#[test]
+fn kubernetes_api_client_over_tls() {
+    use axum::{Router, extract::Query, http::HeaderMap, routing::get};
+    use dst::k8s::api::KubeApi;
+    let dir = Scratch::new("kapi");
+    let (cert, key) = dir.cert("IP:127.0.0.1");
+    let (token_file, token) = dir.token("sa");
+    let uid = pod_uid(7);
+    let pod = json!({"metadata": {"name": "etcd-0", "namespace": "db", "uid": uid},
+        "spec": {"nodeName": "node-1"},
+        "status": {"containerStatuses": [{"containerID": format!("containerd://{}", container_id('e'))}]}});
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let want = format!("Bearer {token}");
+    let (p1, p2) = (pod.clone(), pod.clone());
+    let auth_ok = move |h: &HeaderMap| h.get("authorization").is_some_and(|v| v == want.as_str());
+    let (a1, a2) = (auth_ok.clone(), auth_ok);
+    let app = Router::new()
+        .route(
+            "/api/v1/namespaces/db/pods/etcd-0",
+            get(move |h: HeaderMap| async move {
+                if a1(&h) { (axum::http::StatusCode::OK, axum::Json(p1)) } else {
+                    (axum::http::StatusCode::UNAUTHORIZED, axum::Json(json!({"message": "no"})))
+                }
+            }),
+        )
+        .route(
+            "/api/v1/namespaces/db/pods",
+            get(move |h: HeaderMap, Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                assert_eq!(q.get("labelSelector").map(String::as_str), Some("app=etcd"));
+                if a2(&h) { axum::Json(json!({"items": [p2]})) } else { axum::Json(json!({"items": []})) }
+            }),
+        )
+        .route(
+            "/api/v1/namespaces/secret/pods/x",
+            get(|| async {
+                (axum::http::StatusCode::FORBIDDEN, axum::Json(json!({"message": "pods \"x\" is forbidden"})))
+            }),
+        );
+    let cfg = dst::tls::server_config(&cert, &key).unwrap();
+    let port = rt.block_on(async {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let l = dst::daemon::listener::TlsListener::new(tcp, cfg).unwrap();
+        tokio::spawn(async move { axum::serve(l, app.into_make_service()).await });
+        port
+    });
+    let api = KubeApi::new("127.0.0.1", &port.to_string(), &token_file, &cert).unwrap();
+    let p = rt.block_on(api.pod("db", "etcd-0")).unwrap();
+    assert_eq!(
+        (p.uid.as_str(), p.node.as_deref()),
+        (uid.as_str(), Some("node-1"))
+    );
+    assert_eq!(p.container_ids, vec![container_id('e')]);
+    let sel = rt.block_on(api.select("db", "app=etcd")).unwrap();
+    assert_eq!(sel.len(), 1);
+    let e = rt.block_on(api.pod("secret", "x")).unwrap_err().to_string();
+    assert!(e.contains("403") && e.contains("rbac"), "{e}");
+    // A CA that did not sign the server's certificate: the handshake fails.
+    let other = Scratch::new("kapi2");
+    let (other_ca, _) = other.cert("IP:127.0.0.1");
+    let bad = KubeApi::new("127.0.0.1", &port.to_string(), &token_file, &other_ca).unwrap();
+    let e = rt
+        .block_on(bad.pod("db", "etcd-0"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("TLS handshake"), "{e}");
+}
