@@ -1,6 +1,6 @@
 //! A self-contained HTML timeline of a checked history: one lane per process, one bar per
-//! operation, witness operations highlighted, nemesis fault windows shaded. Pure: returns a
-//! `String`, writes nothing.
+//! operation, witness operations highlighted, nemesis fault windows shaded, and the faults'
+//! landing counts over time (sampled `landing` events). Pure: returns a `String`, writes nothing.
 
 use crate::cli::{CheckReport, render_witness};
 use crate::history::{History, Operation, Status};
@@ -18,6 +18,48 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Height of the landing-curve band.
+const BAND: f64 = 70.0;
+
+/// The landing curves: per nemesis, its kernel `applied` counter over time, on the timeline's
+/// x axis (empty when the history has no `landing` samples).
+fn landing_svg(history: &History, x: &dyn Fn(usize) -> f64) -> String {
+    let series = history.landing_series();
+    let max = series
+        .values()
+        .flat_map(|s| s.iter().map(|p| p.1))
+        .max()
+        .unwrap_or(0);
+    if series.is_empty() || max == 0 {
+        return String::new();
+    }
+    const COLORS: [&str; 4] = ["#b91c1c", "#1d4ed8", "#047857", "#7c3aed"];
+    let y = |n: u64| 10.0 + (BAND - 20.0) * (1.0 - n as f64 / max as f64);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{BAND}"><text class="lane" x="4" y="14">landed</text><text class="lane" x="4" y="{:.1}">max {max}</text>"#,
+        BAND - 6.0
+    );
+    for (k, (id, points)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let pts: Vec<String> = points
+            .iter()
+            .map(|&(pos, n)| format!("{:.1},{:.1}", x(pos), y(n)))
+            .collect();
+        let last = points.last().map_or(0, |p| p.1);
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"><title>{}: applied {last}</title></polyline><text class="flabel" x="{:.1}" y="{:.1}" style="fill:{color}">{} {last}</text>"#,
+            pts.join(" "),
+            esc(id),
+            points.last().map_or(LEFT, |p| x(p.0)) + 3.0,
+            y(last) + 3.0,
+            esc(id)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 /// Renders the page.
@@ -113,6 +155,7 @@ pub fn render(history: &History, report: &CheckReport) -> String {
         );
     }
     svg.push_str("</svg>");
+    let landing = landing_svg(history, &x);
 
     let detail = match &report.result {
         crate::CheckResult::Illegal { witness } => render_witness(witness),
@@ -142,7 +185,7 @@ pre {{ background: #f7f7f7; padding: .8em; white-space: pre-wrap; }}
 <div class="verdict {verdict:?}">{verdict:?}: {checker}</div>
 <p>{ops} operations ({pending} pending), {events} events{window}; checked in {ms:.1} ms.</p>
 <p class="legend"><span style="background:#86c99a">ok</span><span style="background:#c8c8c8">fail</span><span style="background:#f6c177">info / pending</span><span style="background:#ef4444;color:#fff">witness</span><span style="background:#fecaca">fault window</span></p>
-<div class="timeline">{svg}</div>
+<div class="timeline">{svg}{landing}</div>
 <h3>Details</h3><pre>{detail}</pre>
 </body></html>
 "#,

@@ -304,7 +304,9 @@ fn check_file_and_html() {
         ev(0, "invoke", "write", json!(1)),
         ev(0, "ok", "write", json!(1)),
         ev(-1, "invoke", "start", n()).with_nemesis(),
+        ev(-1, "info", "landing", json!({"id": "cut", "applied": 3})).with_nemesis(),
         ev(1, "invoke", "read", n()),
+        ev(-1, "info", "landing", json!({"id": "cut", "applied": 40})).with_nemesis(),
         ev(1, "ok", "read", json!(2)),
         ev(-1, "info", "stop", n()).with_nemesis(),
     ]);
@@ -319,6 +321,8 @@ fn check_file_and_html() {
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.contains("class=\"op hot\""));
     assert!(page.contains("class=\"fault\""));
+    assert_eq!(h2.landing_series()["cut"], vec![(3, 3), (5, 40)]);
+    assert!(page.contains("<polyline") && page.contains("cut: applied 40"));
     assert!(!page.contains("<script src"));
     let missing = check_file(&dir.join("missing.jsonl"), "register", None, None).unwrap_err();
     assert_eq!(missing.exit_code(), 5);

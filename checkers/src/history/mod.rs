@@ -190,6 +190,21 @@ impl History {
         operation::pair(self)
     }
 
+    /// Landing counters sampled during fault windows: nemesis `landing` events carrying
+    /// `{"id": ..., "applied": n}`, per nemesis id as (event position, applied so far).
+    pub fn landing_series(&self) -> std::collections::BTreeMap<String, Vec<(usize, u64)>> {
+        let mut out: std::collections::BTreeMap<String, Vec<(usize, u64)>> = Default::default();
+        for (i, op) in self.ops.iter().enumerate() {
+            if !op.process.is_nemesis() || op.f != "landing" {
+                continue;
+            }
+            if let (Some(id), Some(n)) = (op.value["id"].as_str(), op.value["applied"].as_u64()) {
+                out.entry(id.to_string()).or_default().push((i, n));
+            }
+        }
+        out
+    }
+
     /// Fault windows from nemesis events: a `start*`/`partition*` event opens one, the
     /// last of the following `stop*`/`heal*` events (invoke or completion) closes it.
     pub fn fault_windows(&self) -> Vec<FaultWindow> {

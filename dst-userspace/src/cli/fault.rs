@@ -94,14 +94,32 @@ pub fn finish(resp: &Response, json: bool, human: impl Fn(&Value)) -> ExitCode {
 
 fn line(f: &Value) {
     let ev = &f["evidence"];
+    // Network faults count packets `applied`; syscall faults count calls `injected`.
+    let (what, applied) = if f["kind"] == "sys" {
+        (
+            format!(
+                "{}:{}",
+                f["spec"]["syscall"].as_str().unwrap_or("?"),
+                f["spec"]["errno"].as_str().unwrap_or("?")
+            ),
+            format!("injected={}", ev["injected"]),
+        )
+    } else {
+        (
+            f["spec"]["action"]["kind"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+            format!("applied={}", ev["applied"]),
+        )
+    };
     println!(
-        "{:<16} {:<8} {:<10} {:<8} matched={} applied={} passed={} landed={}",
+        "{:<16} {:<8} {:<10} {:<8} matched={} {applied} passed={} landed={}",
         f["id"].as_str().unwrap_or("?"),
         f["state"].as_str().unwrap_or("?"),
-        f["spec"]["action"]["kind"].as_str().unwrap_or("?"),
+        what,
         f["backend"].as_str().unwrap_or("?"),
         ev["matched"],
-        ev["applied"],
         ev["passed"],
         f["landed"]
     );

@@ -123,13 +123,7 @@ pub fn run_scenario(
             "nemesis", "cuts", "matched", "applied"
         );
         for e in &outcome.evidence {
-            let cuts = e
-                .scheduled
-                .cuts
-                .iter()
-                .map(|(a, b)| format!("{a}>{b}"))
-                .collect::<Vec<_>>()
-                .join(",");
+            let cuts = e.scheduled.what(">", ",");
             println!(
                 "  {:<18} {:<18} {:>8} {:>8}  {}",
                 e.scheduled.id,

@@ -1,11 +1,9 @@
 //! Daemon events streamed to clients (`GET /v1/events`, server-sent events): faults applied,
-//! landed, cleared and expired, and backend errors. The enum is tagged by `type` and
-//! non-exhaustive so new sources (process exits from the syscall engine) add variants.
+//! landed, cleared and expired, process exits and signals of syscall-fault targets (from the
+//! kernel's ring buffer), and backend errors. The enum is tagged by `type` and non-exhaustive.
 
 use serde::Serialize;
 use tokio::sync::broadcast;
-
-use crate::net::RuleEvidence;
 
 /// One event, stamped with CLOCK_MONOTONIC ns (the clock of evidence and history).
 #[derive(Clone, Debug, Serialize)]
@@ -32,8 +30,8 @@ pub enum Event {
         id: String,
         /// When.
         time: u64,
-        /// Counters at the moment of clearing.
-        evidence: RuleEvidence,
+        /// Counters at the moment of clearing (the fault kind's evidence object).
+        evidence: serde_json::Value,
     },
     /// A fault reached its kernel-enforced expiry.
     FaultExpired {
@@ -42,13 +40,30 @@ pub enum Event {
         /// When dst noticed.
         time: u64,
     },
-    /// A process under test exited (reserved for the syscall/process engine).
+    /// A process targeted by a syscall fault ended (`sched_process_exit`).
     ProcessExited {
-        /// Its pid.
+        /// The fault whose target it was.
+        fault: String,
+        /// Its pid (tgid).
         pid: u32,
-        /// Exit code or signal as reported.
-        status: i32,
-        /// When.
+        /// Its command name.
+        comm: String,
+        /// Status passed to exit_group, if it called it.
+        exit_code: Option<i32>,
+        /// The signal that ended it, otherwise.
+        killed_by: Option<String>,
+        /// When (kernel time).
+        time: u64,
+    },
+    /// A signal was generated for a process targeted by a syscall fault.
+    ProcessSignaled {
+        /// The fault whose target it is.
+        fault: String,
+        /// Its pid (tgid).
+        pid: u32,
+        /// Signal name.
+        signal: String,
+        /// When (kernel time).
         time: u64,
     },
     /// A backend failed (load, attach, map access).

@@ -1,6 +1,7 @@
-//! The fault table: owns the network engine on one thread (it is not `Sync`), resolves targets,
-//! attaches programs once per (namespace, device, direction) or cgroup, applies fault sets
-//! atomically and keeps every fault's record and evidence.
+//! The fault table: owns the network engine and the syscall injections on one thread (they are
+//! not `Sync`), resolves targets, attaches programs once per (namespace, device, direction) or
+//! cgroup, applies fault sets (network and syscall faults together) atomically and keeps every
+//! fault's record and evidence.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -11,7 +12,10 @@ use std::{
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::events::{Bus, Event};
+use super::{
+    events::{Bus, Event},
+    sysfaults::{SysFaultView, SysTable},
+};
 use crate::{
     cgroup::Cgroup,
     fault::{FaultFileError, FaultSet, NetFaultSpec, net::kind_name},
@@ -76,11 +80,23 @@ pub enum FaultState {
     Expired,
 }
 
-/// A fault as the API reports it.
+/// Any fault as the API reports it: a network or a syscall fault (see their `kind`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum AnyView {
+    /// A network fault.
+    Net(FaultView),
+    /// A syscall fault.
+    Sys(SysFaultView),
+}
+
+/// A network fault as the API reports it.
 #[derive(Clone, Debug, Serialize)]
 pub struct FaultView {
     /// Id.
     pub id: String,
+    /// Always `net` (syscall faults say `sys`).
+    pub kind: &'static str,
     /// State.
     pub state: FaultState,
     /// The spec as applied.
@@ -135,6 +151,8 @@ pub struct FaultTable {
     slot_owner: HashMap<u32, String>,
     next_id: u64,
     bus: Bus,
+    /// Syscall faults.
+    sys: SysTable,
     /// Cross-node transactions by id.
     txns: HashMap<String, Txn>,
 }
@@ -176,6 +194,7 @@ impl FaultTable {
             slot_owner: HashMap::new(),
             next_id: 1,
             bus,
+            sys: SysTable::default(),
             txns: HashMap::new(),
         }
     }
@@ -364,36 +383,53 @@ impl FaultTable {
         Ok(())
     }
 
-    /// Checks `set` against this host and the active faults and resolves its targets, without
-    /// touching the kernel. Ids left out are generated.
-    fn plan(&mut self, set: &FaultSet) -> Result<Vec<Prepared>, FaultError> {
-        set.validate()?;
-        self.engine()?;
-        let now = monotonic_ns();
-        let mut ids = HashSet::new();
+    fn fresh_id(&mut self) -> String {
+        loop {
+            let id = format!("f{}", self.next_id);
+            self.next_id += 1;
+            if !self.faults.contains_key(&id) && !self.sys.contains(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// The id of the fault at `at`, refused when it is active or repeated within the set.
+    fn claim_id(
+        &mut self,
+        at: &str,
+        given: Option<&String>,
+        ids: &mut HashSet<String>,
+    ) -> Result<String, FaultError> {
+        let id = match given {
+            Some(id) => id.clone(),
+            None => self.fresh_id(),
+        };
+        let active = self
+            .faults
+            .get(&id)
+            .is_some_and(|r| r.view.state == FaultState::Active)
+            || self.sys.is_active(&id);
+        if active || !ids.insert(id.clone()) {
+            return Err(FaultError::Conflict {
+                field: format!("{at}.id"),
+                id,
+            });
+        }
+        Ok(id)
+    }
+
+    /// Checks and resolves the network faults of `set` against this host and the active
+    /// faults, without touching the kernel; claims their ids.
+    fn plan_net(
+        &mut self,
+        set: &FaultSet,
+        now: u64,
+        ids: &mut HashSet<String>,
+    ) -> Result<Vec<Prepared>, FaultError> {
         let mut prepared: Vec<Prepared> = Vec::new();
         for (i, spec) in set.net.iter().enumerate() {
             let at = format!("net[{i}]");
-            let id = match &spec.id {
-                Some(id) => id.clone(),
-                None => loop {
-                    let id = format!("f{}", self.next_id);
-                    self.next_id += 1;
-                    if !self.faults.contains_key(&id) {
-                        break id;
-                    }
-                },
-            };
-            let active = self
-                .faults
-                .get(&id)
-                .is_some_and(|r| r.view.state == FaultState::Active);
-            if active || !ids.insert(id.clone()) {
-                return Err(FaultError::Conflict {
-                    field: format!("{at}.id"),
-                    id,
-                });
-            }
+            let id = self.claim_id(&at, spec.id.as_ref(), ids)?;
             let seed = spec.seed.unwrap_or_else(random_seed);
             let mut fault = spec.to_engine_fault(&at, seed).map_err(|e| match e {
                 FaultFileError::Invalid { field, problem } => {
@@ -428,24 +464,9 @@ impl FaultTable {
         Ok(prepared)
     }
 
-    /// Attaches the programs `prepared` needs (harmless without rules); returns each fault's
-    /// backend.
-    fn attach_all(
-        &mut self,
-        set: &FaultSet,
-        prepared: &[Prepared],
-    ) -> Result<Vec<&'static str>, FaultError> {
-        let mut backends = Vec::new();
-        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
-            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
-            backends.push(self.attach(at, &set.net[i], ifindex)?);
-        }
-        Ok(backends)
-    }
-
-    /// First phase of a cross-node apply: validates `set`, resolves its targets and loads and
-    /// attaches the programs, but installs no rule. The set waits under `txn` until
-    /// [`FaultTable::commit`], [`FaultTable::abort`] or `ttl` passes.
+    /// First phase of a cross-node apply: validates `set`, resolves its targets, loads and
+    /// attaches the network programs and checks the syscall faults, but installs no rule. The
+    /// set waits under `txn` until [`FaultTable::commit`], [`FaultTable::abort`] or `ttl`.
     pub fn prepare(
         &mut self,
         txn: String,
@@ -458,13 +479,34 @@ impl FaultTable {
                 id: txn,
             });
         }
-        let prepared = self.plan(&set)?;
-        self.attach_all(&set, &prepared)?;
-        let ids: Vec<String> = prepared.iter().map(|p| p.1.clone()).collect();
-        for (spec, id) in set.net.iter_mut().zip(&ids) {
+        set.validate()?;
+        if !set.net.is_empty() {
+            self.engine()?;
+        }
+        let now = monotonic_ns();
+        let mut ids = HashSet::new();
+        let prepared = self.plan_net(&set, now, &mut ids)?;
+        let mut sys_ids = Vec::new();
+        for (i, spec) in set.sys.iter().enumerate() {
+            let at = format!("sys[{i}]");
+            let id = self.claim_id(&at, spec.id.as_ref(), &mut ids)?;
+            let seed = spec.seed.unwrap_or_else(random_seed);
+            // Loaded and checked, then dropped: the commit prepares them again.
+            drop(self.sys.prepare(at, id.clone(), spec, seed, now)?);
+            sys_ids.push(id);
+        }
+        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
+            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
+            self.attach(at, &set.net[i], ifindex)?;
+        }
+        let net_ids: Vec<String> = prepared.iter().map(|p| p.1.clone()).collect();
+        for (spec, id) in set.net.iter_mut().zip(&net_ids) {
             spec.id = Some(id.clone());
         }
-        let deadline = monotonic_ns().saturating_add(ttl.as_nanos() as u64);
+        for (spec, id) in set.sys.iter_mut().zip(&sys_ids) {
+            spec.id = Some(id.clone());
+        }
+        let deadline = now.saturating_add(ttl.as_nanos() as u64);
         self.txns.insert(
             txn,
             Txn {
@@ -473,11 +515,11 @@ impl FaultTable {
                 deadline,
             },
         );
-        Ok(ids)
+        Ok(net_ids.into_iter().chain(sys_ids).collect())
     }
 
     /// Second phase: installs the prepared set atomically.
-    pub fn commit(&mut self, txn: &str) -> Result<Vec<FaultView>, FaultError> {
+    pub fn commit(&mut self, txn: &str) -> Result<Vec<AnyView>, FaultError> {
         let set = match self.txns.get_mut(txn) {
             Some(t) => t.set.take().ok_or_else(|| FaultError::Conflict {
                 field: "txn".into(),
@@ -486,12 +528,22 @@ impl FaultTable {
             None => return Err(FaultError::NotFound(format!("transaction {txn}"))),
         };
         let views = self.apply(set);
-        if let (Ok(v), Some(t)) = (&views, self.txns.get_mut(txn)) {
-            t.committed = v.iter().map(|v| v.id.clone()).collect();
-            // A committed transaction is kept (for abort = rollback) until its faults expire.
-            t.deadline = v.iter().map(|v| v.expires).max().unwrap_or(t.deadline);
-        } else {
-            self.txns.remove(txn);
+        match (&views, self.txns.get_mut(txn)) {
+            (Ok(v), Some(t)) => {
+                t.committed = v
+                    .iter()
+                    .map(|v| match v {
+                        AnyView::Net(n) => n.id.clone(),
+                        AnyView::Sys(s) => s.id.clone(),
+                    })
+                    .collect();
+                // Kept (for abort = rollback) at most as long as the daemon's longest expiry.
+                t.deadline = monotonic_ns()
+                    .saturating_add(crate::fault::net::DEFAULT_EXPIRY.as_nanos() as u64);
+            }
+            _ => {
+                self.txns.remove(txn);
+            }
         }
         views
     }
@@ -499,7 +551,7 @@ impl FaultTable {
     /// Drops a prepared transaction, or clears the faults a committed one installed (the
     /// coordinator's rollback when another node failed). Unknown transactions are fine: the
     /// answer lists what was cleared.
-    pub fn abort(&mut self, txn: &str) -> Vec<FaultView> {
+    pub fn abort(&mut self, txn: &str) -> Vec<AnyView> {
         let Some(t) = self.txns.remove(txn) else {
             return Vec::new();
         };
@@ -515,22 +567,50 @@ impl FaultTable {
             .iter()
             .filter_map(|(k, t)| {
                 t.set.as_ref().map(|s| {
+                    let net = s.net.iter().filter_map(|f| f.id.clone());
                     (
                         k.clone(),
-                        s.net.iter().filter_map(|f| f.id.clone()).collect(),
+                        net.chain(s.sys.iter().filter_map(|f| f.id.clone()))
+                            .collect(),
                     )
                 })
             })
             .collect()
     }
 
-    /// Applies every fault of `set` or none.
-    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<FaultView>, FaultError> {
+    /// Applies every fault of `set` (network and syscall) or none.
+    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<AnyView>, FaultError> {
+        set.validate()?;
+        if !set.net.is_empty() {
+            self.engine()?;
+        }
         let now = monotonic_ns();
-        let prepared = self.plan(&set)?;
-        // Programs first (harmless without rules), then every rule in one atomic step.
-        let backends = self.attach_all(&set, &prepared)?;
-
+        let mut ids = HashSet::new();
+        let prepared = self.plan_net(&set, now, &mut ids)?;
+        let mut sys_prepared = Vec::new();
+        for (i, spec) in set.sys.iter().enumerate() {
+            let at = format!("sys[{i}]");
+            let id = self.claim_id(&at, spec.id.as_ref(), &mut ids)?;
+            let seed = spec.seed.unwrap_or_else(random_seed);
+            sys_prepared.push(self.sys.prepare(at, id, spec, seed, now)?);
+        }
+        if prepared.is_empty() {
+            let installed = self.sys.install(sys_prepared)?;
+            return Ok(self
+                .sys
+                .commit(installed, now, &self.bus)
+                .into_iter()
+                .map(AnyView::Sys)
+                .collect());
+        }
+        // Programs first (harmless without rules), then the syscall faults (each its own
+        // programs; dropped again if the network rules are refused), then every network rule
+        // in one atomic step.
+        let mut backends = Vec::new();
+        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
+            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
+            backends.push(self.attach(at, &set.net[i], ifindex)?);
+        }
         // Freeze counters of ended faults whose slots the engine may now reuse.
         let owners: Vec<(u32, String)> = self
             .slot_owner
@@ -548,10 +628,12 @@ impl FaultTable {
             .iter()
             .map(|(_, _, _, f, nb, ex, _)| (f.clone(), *nb, *ex))
             .collect();
+        let installed = self.sys.install(sys_prepared)?;
         let slots = self
             .engine()?
             .apply(&rules)
             .map_err(|e| refused("net".into(), e))?;
+        let sys_views = self.sys.commit(installed, now, &self.bus);
         let mut views = Vec::new();
         for (((_, id, seed, _, not_before, expires, _), slot), (spec, backend)) in prepared
             .into_iter()
@@ -560,6 +642,7 @@ impl FaultTable {
         {
             let view = FaultView {
                 id: id.clone(),
+                kind: "net",
                 state: FaultState::Active,
                 spec,
                 seed,
@@ -582,8 +665,9 @@ impl FaultTable {
                 },
             );
             self.bus.publish(Event::FaultApplied { id, time: now });
-            views.push(view);
+            views.push(AnyView::Net(view));
         }
+        views.extend(sys_views.into_iter().map(AnyView::Sys));
         self.prune();
         Ok(views)
     }
@@ -619,17 +703,26 @@ impl FaultTable {
         v
     }
 
-    /// Every fault (active only unless `all`), with live evidence.
-    pub fn list(&self, all: bool) -> Vec<FaultView> {
+    /// Every fault (active only unless `all`), with live evidence: network faults, then
+    /// syscall faults.
+    pub fn list(&self, all: bool) -> Vec<AnyView> {
         self.faults
             .iter()
             .filter(|(_, r)| all || r.view.state == FaultState::Active)
-            .map(|(id, r)| self.view(id, r))
+            .map(|(id, r)| AnyView::Net(self.view(id, r)))
+            .chain(self.sys.list(all).into_iter().map(AnyView::Sys))
             .collect()
     }
 
     /// One fault with live evidence.
-    pub fn get(&self, id: &str) -> Result<FaultView, FaultError> {
+    pub fn get(&self, id: &str) -> Result<AnyView, FaultError> {
+        if let Some(v) = self.sys.get(id) {
+            return Ok(AnyView::Sys(v));
+        }
+        self.net_view(id).map(AnyView::Net)
+    }
+
+    fn net_view(&self, id: &str) -> Result<FaultView, FaultError> {
         let r = self
             .faults
             .get(id)
@@ -637,7 +730,10 @@ impl FaultTable {
         Ok(self.view(id, r))
     }
 
-    fn end(&mut self, id: &str, state: FaultState) -> Result<FaultView, FaultError> {
+    fn end(&mut self, id: &str, state: FaultState) -> Result<AnyView, FaultError> {
+        if self.sys.contains(id) {
+            return self.sys.end(id, state, &self.bus).map(AnyView::Sys);
+        }
         let slot = match self.faults.get(id) {
             Some(r) if r.view.state == FaultState::Active => r.view.slot,
             Some(_) => return self.get(id),
@@ -652,7 +748,7 @@ impl FaultTable {
             r.view.ended_at = Some(now);
             r.frozen = ev.or(r.frozen);
         }
-        let view = self.get(id)?;
+        let view = self.net_view(id)?;
         self.bus.publish(match state {
             FaultState::Expired => Event::FaultExpired {
                 id: id.to_string(),
@@ -661,24 +757,25 @@ impl FaultTable {
             _ => Event::FaultCleared {
                 id: id.to_string(),
                 time: now,
-                evidence: view.evidence,
+                evidence: serde_json::to_value(view.evidence).unwrap_or_default(),
             },
         });
-        Ok(view)
+        Ok(AnyView::Net(view))
     }
 
     /// Clears one fault; its counters stay readable (and stop moving).
-    pub fn clear(&mut self, id: &str) -> Result<FaultView, FaultError> {
+    pub fn clear(&mut self, id: &str) -> Result<AnyView, FaultError> {
         self.end(id, FaultState::Cleared)
     }
 
     /// Clears every active fault; returns their final views.
-    pub fn clear_all(&mut self) -> Vec<FaultView> {
+    pub fn clear_all(&mut self) -> Vec<AnyView> {
         let active: Vec<String> = self
             .faults
             .iter()
             .filter(|(_, r)| r.view.state == FaultState::Active)
             .map(|(id, _)| id.clone())
+            .chain(self.sys.active_ids())
             .collect();
         active
             .iter()
@@ -695,9 +792,10 @@ impl FaultTable {
             .collect()
     }
 
-    /// Publishes `fault_landed` for faults that acted for the first time and retires faults
-    /// past their expiry. Called periodically.
+    /// Publishes `fault_landed` for faults that acted for the first time, forwards process
+    /// events of syscall-fault targets and retires faults past their expiry. Called periodically.
     pub fn poll(&mut self) {
+        self.sys.poll(&self.bus);
         let now = monotonic_ns();
         self.txns.retain(|_, t| now < t.deadline);
         let ids: Vec<String> = self
@@ -792,7 +890,7 @@ impl Faults {
     }
 }
 
-/// The label of a fault's action for metrics.
+/// The label of a network fault's action for metrics.
 pub fn kind_label(v: &FaultView) -> &'static str {
     kind_name(&v.spec.action)
 }

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod metrics;
 pub mod routes;
 pub mod scope;
+pub mod sysfaults;
 
 use std::{
     net::SocketAddr,

@@ -12,13 +12,20 @@
 //! action = { kind = "drop", probability = 0.3 }
 //! seed = 42
 //! schedule = { start = "0s", duration = "10s" }
+//!
+//! [[sys]]
+//! target = { comm = "kv-server" }
+//! syscall = "connect"
+//! errno = "ECONNREFUSED"
 //! ```
 
 pub mod net;
+pub mod sys;
 
 use serde::{Deserialize, Serialize};
 
 pub use net::{NetAction, NetFaultSpec, NetTarget, Proto, Schedule};
+pub use sys::{SysFaultSpec, SysTarget};
 
 /// A validation or parse error, naming the field (`net[0].action.probability`).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -40,7 +47,7 @@ pub enum FaultFileError {
         problem: String,
     },
     /// The set holds no fault at all.
-    #[error("the fault set is empty: add at least one [[net]] entry")]
+    #[error("the fault set is empty: add at least one [[net]] or [[sys]] entry")]
     Empty,
 }
 
@@ -49,8 +56,11 @@ pub enum FaultFileError {
 #[serde(deny_unknown_fields)]
 pub struct FaultSet {
     /// Network faults.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub net: Vec<NetFaultSpec>,
+    /// Syscall faults on running processes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sys: Vec<SysFaultSpec>,
 }
 
 impl FaultSet {
@@ -73,11 +83,14 @@ impl FaultSet {
 
     /// Checks every fault; the first problem is returned with its field path.
     pub fn validate(&self) -> Result<(), FaultFileError> {
-        if self.net.is_empty() {
+        if self.net.is_empty() && self.sys.is_empty() {
             return Err(FaultFileError::Empty);
         }
         for (i, f) in self.net.iter().enumerate() {
             f.validate(&format!("net[{i}]"))?;
+        }
+        for (i, f) in self.sys.iter().enumerate() {
+            f.validate(&format!("sys[{i}]"))?;
         }
         Ok(())
     }

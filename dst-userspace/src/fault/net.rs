@@ -153,6 +153,17 @@ pub const REORDER_MAX_HOLD: Duration = Duration::from_millis(500);
 pub const DEFAULT_EXPIRY: Duration = Duration::from_secs(3600);
 
 impl Schedule {
+    /// Checks the schedule of the fault at `at` (a zero duration is refused).
+    pub fn validate(&self, at: &str) -> Result<(), FaultFileError> {
+        if self.duration.is_some_and(|d| d.is_zero()) {
+            return Err(invalid(
+                format!("{at}.schedule.duration"),
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+
     /// (not_before, expires) in CLOCK_MONOTONIC ns for a fault applied at `now_ns`.
     pub fn window(&self, now_ns: u64) -> (u64, u64) {
         let start = self.start.unwrap_or_default();
@@ -287,12 +298,7 @@ impl NetFaultSpec {
                 }
             }
         }
-        if self.schedule.duration.is_some_and(|d| d.is_zero()) {
-            return Err(invalid(
-                format!("{at}.schedule.duration"),
-                "must be greater than 0",
-            ));
-        }
+        self.schedule.validate(at)?;
         self.to_engine_fault(at, 0).map(|_| ())
     }
 

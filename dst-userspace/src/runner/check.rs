@@ -82,7 +82,26 @@ pub fn describe(w: &Witness) -> String {
                 unplaced.join("; ")
             )
         }
-        Witness::Transactional(t) => serde_json::to_string(t).unwrap_or_default(),
+        Witness::Transactional(t) => {
+            // One line per anomaly kind: its name, what it rules out, and the first cycle's
+            // transactions (long reads clipped); the full explanation is in report.md.
+            let first = t.anomalies.first().map_or(String::new(), |a| {
+                format!(
+                    "; e.g. {} over ops {:?}: {}",
+                    a.name,
+                    a.ops,
+                    clip(&a.explanation.replace('\n', " "), 400)
+                )
+            });
+            format!(
+                "transactional anomalies {} (the history is not {}){first}",
+                t.anomaly_types.join(", "),
+                serde_json::to_value(t.weakest_violated)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            )
+        }
     }
 }
 

@@ -121,22 +121,47 @@ pub fn run(
                 ..Facts::default()
             };
         }
-        progress("building hosts");
-        let topo = match Topology::new(
-            &opts.prefix,
-            scenario.topology.hosts,
-            scenario.topology.subnet,
-        ) {
-            Ok(t) => t,
-            Err(e) => return environment(format!("could not build the host namespaces: {e}")),
+        let attach = &scenario.topology.attach;
+        let topo = if attach.is_empty() {
+            progress("building hosts");
+            match Topology::new(
+                &opts.prefix,
+                scenario.topology.hosts,
+                scenario.topology.subnet,
+            ) {
+                Ok(t) => t,
+                Err(e) => {
+                    return environment(format!("could not build the host namespaces: {e}"));
+                }
+            }
+        } else {
+            progress("attaching to the existing hosts");
+            let mut hosts = Vec::new();
+            for a in attach {
+                match crate::netns::NetNs::open(&a.netns) {
+                    Ok(ns) => hosts.push(crate::testing::Host { ns, addr: a.addr }),
+                    Err(e) => {
+                        return environment(format!("topology.attach: netns {}: {e}", a.netns));
+                    }
+                }
+            }
+            Topology {
+                hosts,
+                switch: None,
+            }
+        };
+        let devs: Vec<String> = if attach.is_empty() {
+            vec!["eth0".to_string(); topo.hosts.len()]
+        } else {
+            attach.iter().map(|a| a.dev.clone()).collect()
         };
         let mut engine = match NetEngine::load() {
             Ok(e) => e,
             Err(e) => return environment(e.to_string()),
         };
         let mut backend = String::new();
-        for h in &topo.hosts {
-            match h.ns.run(|| engine.attach_tc("eth0", Direction::Egress)) {
+        for (h, dev) in topo.hosts.iter().zip(&devs) {
+            match h.ns.run(|| engine.attach_tc(dev, Direction::Egress)) {
                 Ok(Ok(m)) => backend = format!("{m:?}").to_lowercase(),
                 Ok(Err(e)) => return environment(e.to_string()),
                 Err(e) => return environment(e.to_string()),
@@ -144,27 +169,53 @@ pub fn run(
         }
         progress("starting the system under test");
         let cgroup = format!("{}sut", opts.prefix.trim_end_matches('-'));
-        let mut sut = match sut::RunningSut::start(&scenario.sut, &topo.hosts, out, &cgroup) {
+        let started = if scenario.sut.start.trim().is_empty() {
+            sut::RunningSut::attached(&scenario.sut, &topo.hosts, attach)
+        } else {
+            sut::RunningSut::start(&scenario.sut, &topo.hosts, out, &cgroup)
+        };
+        let mut sut = match started {
             Ok(s) => s,
             Err(e) => return environment(e.to_string()),
         };
         let t0 = Instant::now() + Duration::from_millis(200);
         let t0_ns = monotonic_ns() + 200_000_000;
-        let scheduled = match nemesis::install(
+        let mut scheduled = match nemesis::install(
             &mut engine,
             &scenario.nemesis,
             &topo.hosts,
             scenario.run.seed,
             t0_ns,
+            &backend,
         ) {
             Ok(s) => s,
             Err(e) => return environment(format!("installing the nemesis rules: {e}")),
         };
+        if scenario.nemesis.iter().any(|n| n.syscall.is_some()) {
+            let lsm_reason = crate::probe::run()
+                .mechanisms
+                .get("lsm")
+                .and_then(|c| c.reason.clone())
+                .unwrap_or_else(|| "BPF LSM is not available".into());
+            match nemesis::install_syscalls(
+                &scenario.nemesis,
+                &sut,
+                topo.hosts.len(),
+                scenario.run.seed,
+                t0_ns,
+                &lsm_reason,
+            ) {
+                Ok(s) => scheduled.extend(s),
+                Err(e) => return environment(e.to_string()),
+            }
+        }
         progress("running the workload and the nemesis schedule");
         let w = &scenario.workload;
         let end = t0 + w.duration;
         let workload_result = std::thread::scope(|s| {
-            s.spawn(|| nemesis::record_windows(&scheduled, &log));
+            s.spawn(|| {
+                nemesis::record_windows(&scheduled, &log, &|sc| nemesis::peek(&engine, sc).ok())
+            });
             workload::run(
                 w,
                 &topo.hosts,
@@ -190,8 +241,8 @@ pub fn run(
             .iter()
             .filter(|o| o.kind == OpType::Invoke && !o.process.is_nemesis())
             .count() as u64;
-        for s in scheduled {
-            let counters = match nemesis::evidence(&engine, &s) {
+        for mut s in scheduled {
+            let counters = match nemesis::evidence(&engine, &mut s) {
                 Ok(c) => c,
                 Err(e) => {
                     return Facts {
@@ -226,7 +277,6 @@ pub fn run(
             evidence.push(NemesisEvidence {
                 landed: counters.applied >= s.min_applied.max(1),
                 counters,
-                backend: backend.clone(),
                 scheduled: s,
             });
         }

@@ -1,14 +1,16 @@
 //! The nemesis schedule: partition shapes turned into directed host pairs to cut, each pair a
-//! drop rule (egress, src/32 → dst/32) whose live window the kernel itself enforces
-//! (`not_before`/`expires`), so activation and healing happen at the scheduled instants even if
-//! dst is busy. Evidence per nemesis is the sum of its rules' counters.
+//! drop rule (egress, src/32 → dst/32), and syscall faults on one host's processes (its
+//! cgroup); every live window is enforced by the kernel itself (`not_before`/`expires`), so
+//! activation and healing happen at the scheduled instants even if dst is busy. Evidence per
+//! nemesis is the sum of its rules' counters (packets dropped, or calls failed).
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use checkers::history::{OpType, Process};
 use serde::Serialize;
 use serde_json::json;
 
+use super::sut::RunningSut;
 use super::{
     log::HistoryLog,
     rng::Rng,
@@ -16,8 +18,33 @@ use super::{
 };
 use crate::{
     net::{Action, Direction, NetEngine, NetError, NetFault, PortRange, RuleEvidence, spec::Cidr},
+    sys::{
+        SysFault, SyscallClass, Target, Trigger,
+        inject::{InjectError, Injection, inject_running_window},
+        spec::parse_errno,
+    },
     testing::Host,
 };
+
+/// What carries a scheduled nemesis in the kernel.
+pub enum Carrier {
+    /// Drop rules in the network engine (slots).
+    Net(Vec<u32>),
+    /// A syscall injection on a host's cgroup (taken when its evidence is read).
+    Sys(Option<Box<Injection>>),
+}
+
+impl fmt::Debug for Carrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Net(slots) => f.debug_tuple("Net").field(slots).finish(),
+            Self::Sys(i) => f
+                .debug_tuple("Sys")
+                .field(&i.as_ref().map(|i| i.backend()))
+                .finish(),
+        }
+    }
+}
 
 /// The groups a shape splits the hosts into (for the report), and the directed pairs
 /// (from, to) of 0-based host indexes whose traffic is cut.
@@ -90,6 +117,11 @@ fn cross(a: &[usize], b: &[usize]) -> Vec<(usize, usize)> {
 pub struct Scheduled {
     /// Nemesis id.
     pub id: String,
+    /// `partition` or `syscall`.
+    pub kind: &'static str,
+    /// For syscall faults: `write→EIO` and the like.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     /// Groups of host numbers (1-based) as the shape split them.
     pub groups: Vec<Vec<usize>>,
     /// Directed cuts (1-based host numbers).
@@ -102,9 +134,11 @@ pub struct Scheduled {
     pub start_offset_ms: u64,
     /// Landing requirement.
     pub min_applied: u64,
-    /// Rule slots in the engine.
+    /// Rule slots in the engine, or the syscall injection.
     #[serde(skip)]
-    pub slots: Vec<u32>,
+    pub carrier: Carrier,
+    /// Backend that carries it (`tcx`, `cgroup sock hooks`, `BPF LSM` …).
+    pub backend: String,
     /// Seed of the rules' decision streams.
     pub seed: u64,
 }
@@ -116,13 +150,17 @@ pub fn install(
     hosts: &[Host],
     seed: u64,
     t0_ns: u64,
+    backend: &str,
 ) -> Result<Vec<Scheduled>, NetError> {
     let mut out = Vec::new();
     for (i, n) in nemeses.iter().enumerate() {
+        let Some(shape) = n.shape else {
+            continue;
+        };
         for k in 0..n.repeat.max(1) {
             // Each repetition draws its own choices (which node, which split) from the seed.
             let mut rng = Rng::new(seed, 7 + i as u64 + 1000 * u64::from(k));
-            let (groups, pairs) = cut_pairs(n.shape, n.node, n.one_way, hosts.len(), &mut rng);
+            let (groups, pairs) = cut_pairs(shape, n.node, n.one_way, hosts.len(), &mut rng);
             let start_ns = t0_ns + (n.start + n.period() * k).as_nanos() as u64;
             let end_ns = start_ns + n.duration.as_nanos() as u64;
             let rule = |a: usize, b: usize| {
@@ -156,11 +194,9 @@ pub fn install(
             }
             let slots = engine.apply(&faults)?;
             out.push(Scheduled {
-                id: if n.repeat > 1 {
-                    format!("{}#{}", n.id, k + 1)
-                } else {
-                    n.id.clone()
-                },
+                id: window_id(n, k),
+                kind: "partition",
+                fault: None,
                 groups: groups
                     .iter()
                     .map(|g| g.iter().map(|h| h + 1).collect())
@@ -170,7 +206,8 @@ pub fn install(
                 start_offset_ms: (start_ns - t0_ns) / 1_000_000,
                 end_ns,
                 min_applied: n.min_applied,
-                slots,
+                carrier: Carrier::Net(slots),
+                backend: backend.to_string(),
                 seed,
             });
         }
@@ -178,38 +215,241 @@ pub fn install(
     Ok(out)
 }
 
-/// Writes start/stop nemesis entries into the history at the windows' edges (the kernel acts on
-/// its own; these entries are for the reader and the timeline). Returns when the last ended.
-pub fn record_windows(scheduled: &[Scheduled], log: &HistoryLog) {
+impl Scheduled {
+    /// What it does, for tables: the cuts (`n1→n2 n2→n1`) or the syscall fault (`n2: write→EIO`).
+    pub fn what(&self, arrow: &str, sep: &str) -> String {
+        match &self.fault {
+            Some(f) => format!("n{}: {f}", self.groups[0][0]),
+            None => self
+                .cuts
+                .iter()
+                .map(|(a, b)| format!("n{a}{arrow}n{b}"))
+                .collect::<Vec<_>>()
+                .join(sep),
+        }
+    }
+}
+
+fn window_id(n: &Nemesis, k: u32) -> String {
+    if n.repeat > 1 {
+        format!("{}#{}", n.id, k + 1)
+    } else {
+        n.id.clone()
+    }
+}
+
+/// A syscall nemesis that could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("nemesis {id}: this kernel cannot carry it: {source}")]
+pub struct SyscallNemesisError {
+    /// The nemesis (window) id.
+    pub id: String,
+    /// Why.
+    #[source]
+    pub source: Box<InjectError>,
+}
+
+/// Installs every syscall nemesis on its host's cgroup with kernel-enforced windows relative to
+/// `t0_ns`. A class no backend of this kernel can carry for running processes is refused with
+/// the reason (`lsm_reason` says why BPF LSM is out), which makes the run ENVIRONMENT_ERROR.
+pub fn install_syscalls(
+    nemeses: &[Nemesis],
+    sut: &RunningSut,
+    hosts: usize,
+    seed: u64,
+    t0_ns: u64,
+    lsm_reason: &str,
+) -> Result<Vec<Scheduled>, SyscallNemesisError> {
+    let err = |id: &str, e: InjectError| SyscallNemesisError {
+        id: id.to_string(),
+        source: Box::new(e),
+    };
+    let mut out = Vec::new();
+    for (i, n) in nemeses.iter().enumerate() {
+        let Some(name) = &n.syscall else {
+            continue;
+        };
+        // Validated with the scenario: the class and errno parse.
+        let class = SyscallClass::parse(name).map_err(|e| err(&n.id, e.into()))?;
+        let errno =
+            parse_errno(n.errno.as_deref().unwrap_or("EIO")).map_err(|e| err(&n.id, e.into()))?;
+        for k in 0..n.repeat.max(1) {
+            let mut rng = Rng::new(seed, 7 + i as u64 + 1000 * u64::from(k));
+            let mut order: Vec<usize> = (1..=hosts).collect();
+            rng.shuffle(&mut order);
+            let node = if n.node == 0 { order[0] } else { n.node };
+            let start_ns = t0_ns + (n.start + n.period() * k).as_nanos() as u64;
+            let end_ns = start_ns + n.duration.as_nanos() as u64;
+            let id = window_id(n, k);
+            let cg = sut
+                .host_cgroup(node)
+                .expect("the scenario validates node against topology.hosts");
+            let cg_id = cg.id().map_err(|e| err(&id, InjectError::Cgroup(e)))?;
+            let fault = SysFault {
+                target: Target::Cgroup {
+                    path: cg.path().to_path_buf(),
+                    id: cg_id,
+                },
+                class,
+                errno,
+                trigger: Trigger {
+                    probability: n.probability,
+                    seed,
+                    ..Trigger::default()
+                },
+                path: n.path.clone(),
+                duration: None,
+            };
+            let inj = inject_running_window(&fault, lsm_reason, start_ns, end_ns)
+                .map_err(|e| err(&id, e))?;
+            out.push(Scheduled {
+                id,
+                kind: "syscall",
+                fault: Some(format!(
+                    "{}→{}",
+                    class.name(),
+                    crate::sys::spec::errno_to_name(errno)
+                )),
+                groups: vec![vec![node]],
+                cuts: Vec::new(),
+                start_ns,
+                start_offset_ms: (start_ns - t0_ns) / 1_000_000,
+                end_ns,
+                min_applied: n.min_applied,
+                backend: inj.backend().to_string(),
+                carrier: Carrier::Sys(Some(Box::new(inj))),
+                seed,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// How often the landing counters of live windows are sampled into the history.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// Writes start/stop nemesis entries into the history at the windows' edges and, while any
+/// window is live, a `landing` entry per live nemesis every [`SAMPLE_EVERY`] with its counters
+/// so far (from `sample`) — the kernel acts on its own; these entries are for the reader and
+/// the timeline's landing curves. Returns when the last window ended.
+pub fn record_windows(
+    scheduled: &[Scheduled],
+    log: &HistoryLog,
+    sample: &dyn Fn(&Scheduled) -> Option<RuleEvidence>,
+) {
     let mut edges: Vec<(u64, bool, &Scheduled)> = scheduled
         .iter()
         .flat_map(|s| [(s.start_ns, true, s), (s.end_ns, false, s)])
         .collect();
     edges.sort_by_key(|e| e.0);
+    let nemesis = || Process::Name("nemesis".into());
+    let mut live: Vec<&Scheduled> = Vec::new();
     for (at, start, s) in edges {
-        let now = crate::net::spec::monotonic_ns();
-        if at > now {
-            std::thread::sleep(Duration::from_nanos(at - now));
+        loop {
+            let now = crate::net::spec::monotonic_ns();
+            if now >= at {
+                break;
+            }
+            let wait = Duration::from_nanos(at - now);
+            if live.is_empty() || wait <= SAMPLE_EVERY {
+                std::thread::sleep(wait.min(SAMPLE_EVERY));
+                continue;
+            }
+            std::thread::sleep(SAMPLE_EVERY);
+            for l in &live {
+                if let Some(e) = sample(l) {
+                    log.record(
+                        nemesis(),
+                        OpType::Info,
+                        "landing",
+                        None,
+                        json!({ "id": l.id, "applied": e.applied, "matched": e.matched }),
+                    );
+                }
+            }
         }
-        let f = if start {
-            "start-partition"
-        } else {
-            "stop-partition"
+        let (f, value) = match (s.kind, start) {
+            ("syscall", true) => (
+                "start-syscall-fault",
+                json!({ "id": s.id, "node": s.groups[0][0], "fault": s.fault }),
+            ),
+            ("syscall", false) => (
+                "stop-syscall-fault",
+                json!({ "id": s.id, "node": s.groups[0][0], "fault": s.fault }),
+            ),
+            (_, true) => (
+                "start-partition",
+                json!({ "id": s.id, "groups": s.groups, "cuts": s.cuts }),
+            ),
+            (_, false) => (
+                "stop-partition",
+                json!({ "id": s.id, "groups": s.groups, "cuts": s.cuts }),
+            ),
         };
-        log.record(
-            Process::Name("nemesis".into()),
-            OpType::Info,
-            f,
-            None,
-            json!({ "id": s.id, "groups": s.groups, "cuts": s.cuts }),
-        );
+        if start {
+            live.push(s);
+        } else {
+            if let Some(e) = sample(s) {
+                log.record(
+                    nemesis(),
+                    OpType::Info,
+                    "landing",
+                    None,
+                    json!({ "id": s.id, "applied": e.applied, "matched": e.matched }),
+                );
+            }
+            live.retain(|l| l.id != s.id);
+        }
+        log.record(nemesis(), OpType::Info, f, None, value);
     }
 }
 
-/// Sums the counters of a nemesis's rules.
-pub fn evidence(engine: &NetEngine, s: &Scheduled) -> Result<RuleEvidence, NetError> {
+/// Errors reading a nemesis's evidence.
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    /// Reading network rule counters failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// Reading a syscall injection's counters failed.
+    #[error(transparent)]
+    Sys(#[from] InjectError),
+}
+
+/// The counters of a nemesis: its drop rules summed, or its syscall injection's (`applied` =
+/// calls failed, `matched` = calls of the class in the window). Removes a syscall injection
+/// once read.
+pub fn evidence(engine: &NetEngine, s: &mut Scheduled) -> Result<RuleEvidence, EvidenceError> {
+    let total = peek(engine, s)?;
+    if let Carrier::Sys(inj) = &mut s.carrier
+        && let Some(mut inj) = inj.take()
+    {
+        let _ = inj.clear();
+    }
+    Ok(total)
+}
+
+/// The counters of a nemesis so far, leaving it installed.
+pub fn peek(engine: &NetEngine, s: &Scheduled) -> Result<RuleEvidence, EvidenceError> {
+    let slots = match &s.carrier {
+        Carrier::Net(slots) => slots.clone(),
+        Carrier::Sys(inj) => {
+            let Some(inj) = inj else {
+                return Ok(RuleEvidence::default());
+            };
+            let c = inj.evidence()?.counters;
+            return Ok(RuleEvidence {
+                matched: c.matched,
+                applied: c.injected,
+                passed: c.passed,
+                expired: c.expired,
+                first_applied_ns: c.first_injected_ns,
+                last_applied_ns: c.last_injected_ns,
+                ..RuleEvidence::default()
+            });
+        }
+    };
     let mut total = RuleEvidence::default();
-    for &slot in &s.slots {
+    for slot in slots {
         let e = engine.evidence(slot)?;
         total.matched += e.matched;
         total.applied += e.applied;

@@ -18,8 +18,6 @@ pub struct NemesisEvidence {
     /// What was scheduled.
     #[serde(flatten)]
     pub scheduled: Scheduled,
-    /// Backend that carried it.
-    pub backend: String,
     /// Summed kernel counters of its rules.
     pub counters: RuleEvidence,
     /// applied ≥ min_applied inside its window.
@@ -121,17 +119,12 @@ pub fn markdown(f: &Findings<'_>) -> String {
     let _ = writeln!(md, "\n## Fault evidence (kernel counters)\n");
     let _ = writeln!(
         md,
-        "| nemesis | cuts (from→to) | window | backend | matched | applied | first applied | last applied | required | landed |"
+        "| nemesis | cuts (from→to) or syscall fault | window | backend | matched | applied | first applied | last applied | required | landed |"
     );
     let _ = writeln!(md, "|---|---|---|---|---:|---:|---|---|---:|---|");
     for e in f.evidence {
         let sc = &e.scheduled;
-        let cuts = sc
-            .cuts
-            .iter()
-            .map(|(a, b)| format!("n{a}→n{b}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let cuts = sc.what("→", " ");
         let _ = writeln!(
             md,
             "| {} | {} | {:.1} s from workload start + {:.1} s | {} | {} | {} | {} | {} | {} | {} |",
@@ -139,7 +132,7 @@ pub fn markdown(f: &Findings<'_>) -> String {
             cuts,
             (sc.end_ns - sc.start_ns) as f64 / 1e9,
             sc.start_offset_ms as f64 / 1e3,
-            e.backend,
+            sc.backend,
             e.counters.matched,
             e.counters.applied,
             ms(e.counters.first_applied_ns, sc.start_ns),
@@ -150,7 +143,8 @@ pub fn markdown(f: &Findings<'_>) -> String {
     }
     let _ = writeln!(
         md,
-        "\nFirst/last applied are relative to the window start; the kernel enforces each window itself."
+        "\nApplied counts packets dropped (partitions) or calls failed (syscall faults). \
+         First/last applied are relative to the window start; the kernel enforces each window itself."
     );
     let _ = writeln!(md, "\n## Checker\n");
     match f.checker {
@@ -188,6 +182,20 @@ pub fn markdown(f: &Findings<'_>) -> String {
                     .join(", ")
             }
         );
+        if let Some(checkers::result::CheckResult::Illegal {
+            witness: checkers::result::Witness::Transactional(t),
+        }) = &c.linearizable
+        {
+            let _ = writeln!(md, "\n### Transactional anomalies\n");
+            for an in &t.anomalies {
+                let text: String = an.explanation.chars().take(6000).collect();
+                let _ = writeln!(
+                    md,
+                    "**{}** (rules out {:?}), ops {:?}:\n\n```text\n{}\n```\n",
+                    an.name, an.violates, an.ops, text
+                );
+            }
+        }
         let _ = writeln!(md, "\n## History\n");
         let _ = writeln!(md, "- client operations invoked: {}", f.invoked_ops);
         let _ = writeln!(

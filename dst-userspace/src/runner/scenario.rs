@@ -42,6 +42,32 @@ pub struct Topology {
     /// Second octet of the host addresses (picked so runs do not collide).
     #[serde(default = "default_subnet")]
     pub subnet: u8,
+    /// Attach to existing hosts instead of creating namespaces: one entry per host, in order.
+    /// dst then neither creates nor deletes namespaces, and starts the system under test only
+    /// when `sut.start` is given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attach: Vec<AttachHost>,
+}
+
+/// An existing host: a named network namespace (`ip netns` name) with the address the system
+/// under test listens on, optionally the cgroup of its processes (for syscall nemeses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachHost {
+    /// The network namespace.
+    pub netns: String,
+    /// The host's address inside it.
+    pub addr: std::net::Ipv4Addr,
+    /// The interface carrying the host's traffic (default `eth0`).
+    #[serde(default = "default_dev")]
+    pub dev: String,
+    /// cgroup v2 directory of the system under test's processes on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<std::path::PathBuf>,
+}
+
+fn default_dev() -> String {
+    "eth0".into()
 }
 
 fn default_subnet() -> u8 {
@@ -55,7 +81,9 @@ pub struct Sut {
     /// Command run through `sh -c` inside each host's namespace. Placeholders: `{id}` (1-based),
     /// `{addr}` (host address), `{peers}` (comma-separated `addr:port` of all hosts, needs
     /// `port`), `{port}`, `{dir}` (a per-host data directory), `{bin}` (directory of the dst binary),
-    /// `{addrN}` (host N's address).
+    /// `{addrN}` (host N's address). Empty with `topology.attach`: the system is already
+    /// running and dst only health-checks it.
+    #[serde(default)]
     pub start: String,
     /// Wait this long after every host accepts connections (e.g. for a leader election).
     #[serde(default, with = "humantime_serde")]
@@ -81,6 +109,12 @@ pub enum Client {
     EtcdRegister,
     /// Redis: SADD to the primary (host 1), SMEMBERS from the client's own host.
     RedisSet,
+    /// Redis: SET/APPEND to the primary, GET from the client's own host (model `kv`).
+    RedisKv,
+    /// Redis: INCR on the primary, GET from the client's own host (model `counter`).
+    RedisCounter,
+    /// Redis: MULTI/EXEC transactions of RPUSH/LRANGE (model `list-append`).
+    RedisListAppend,
     /// Any system: a user command per operation (see [`ExecClient`]).
     Exec,
 }
@@ -168,15 +202,29 @@ pub enum Shape {
     Bridge,
 }
 
-/// One scheduled fault.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One scheduled fault: a partition (`shape`) or a syscall fault (`syscall` + `errno`) on
+/// the processes of one host's system under test.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nemesis {
     /// Identifier used in the history and the evidence.
     pub id: String,
     /// Partition shape.
-    pub shape: Shape,
-    /// For `isolate`: the host to cut off (1-based); 0 or omitted = chosen by the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Shape>,
+    /// Syscall fault instead of a partition: the syscall (its class) that fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<String>,
+    /// With `syscall`: the errno it fails with (name or number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    /// With `syscall`: chance per matched call (seeded); omitted = every call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// With `syscall` on a file class: only paths starting with this prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
+    /// For `isolate` and syscall faults: the host (1-based); 0 or omitted = chosen by the seed.
     #[serde(default)]
     pub node: usize,
     /// Only one direction of each cut pair (asymmetric partition).
@@ -191,8 +239,8 @@ pub struct Nemesis {
     /// How long it lasts.
     #[serde(with = "humantime_serde")]
     pub duration: Duration,
-    /// Landing requirement: packets the fault must act on inside its window (each window, when
-    /// repeated).
+    /// Landing requirement: packets (partitions) or failed calls (syscall faults) the fault
+    /// must act on inside its window (each window, when repeated).
     #[serde(default = "default_min_applied")]
     pub min_applied: u64,
     /// How many windows (1 = once). Each repetition draws its own random choices from the seed.
@@ -216,6 +264,57 @@ fn default_repeat() -> u32 {
 }
 
 impl Nemesis {
+    /// Checks that the nemesis is exactly one of a partition or a syscall fault, with the
+    /// fields of its kind only.
+    pub fn validate_kind(&self, at: &str) -> Result<(), ScenarioError> {
+        match (&self.shape, &self.syscall) {
+            (Some(_), None) => {
+                for (name, given) in [
+                    ("errno", self.errno.is_some()),
+                    ("probability", self.probability.is_some()),
+                    ("path", self.path.is_some()),
+                ] {
+                    if given {
+                        return Err(invalid(
+                            format!("{at}.{name}"),
+                            "only applies to a syscall nemesis (give `syscall`, not `shape`)",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            (None, Some(name)) => {
+                let class = crate::sys::SyscallClass::parse(name)
+                    .map_err(|e| invalid(format!("{at}.syscall"), e.to_string()))?;
+                let errno = self.errno.as_deref().ok_or_else(|| {
+                    invalid(format!("{at}.errno"), "a syscall nemesis needs an errno")
+                })?;
+                crate::sys::spec::parse_errno(errno)
+                    .map_err(|e| invalid(format!("{at}.errno"), e.to_string()))?;
+                if self.probability.is_some_and(|p| !(0.0..=1.0).contains(&p)) {
+                    return Err(invalid(format!("{at}.probability"), "must be within 0..=1"));
+                }
+                if self.path.is_some() && !class.has_path() {
+                    return Err(invalid(
+                        format!("{at}.path"),
+                        format!("{} calls have no path", class.name()),
+                    ));
+                }
+                if self.one_way || self.port.is_some() {
+                    return Err(invalid(
+                        format!("{at}.{}", if self.one_way { "one_way" } else { "port" }),
+                        "only applies to a partition (`shape`)",
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err(invalid(
+                at.to_string(),
+                "give exactly one of `shape` (a partition) or `syscall` (a syscall fault)",
+            )),
+        }
+    }
+
     /// Start-to-start distance of repeated windows.
     pub fn period(&self) -> Duration {
         self.every.unwrap_or(self.duration * 2)
@@ -327,7 +426,45 @@ impl Scenario {
         if self.workload.keys == 0 {
             return Err(invalid("workload.keys", "must be at least 1"));
         }
+        let attach = &self.topology.attach;
+        if !attach.is_empty() && attach.len() != self.topology.hosts {
+            return Err(invalid(
+                "topology.attach",
+                format!(
+                    "{} entries for {} hosts: give one per host",
+                    attach.len(),
+                    self.topology.hosts
+                ),
+            ));
+        }
+        if attach.is_empty() && self.sut.start.trim().is_empty() {
+            return Err(invalid(
+                "sut.start",
+                "empty: give the command that starts the system on each host (only attached \
+                 hosts in topology.attach may run without one)",
+            ));
+        }
         for (i, n) in self.nemesis.iter().enumerate() {
+            n.validate_kind(&format!("nemesis[{i}]"))?;
+            if n.syscall.is_some() && !attach.is_empty() {
+                let hosts: Vec<usize> = if n.node == 0 {
+                    (1..=attach.len()).collect()
+                } else {
+                    vec![n.node]
+                };
+                if let Some(h) = hosts
+                    .iter()
+                    .find(|&&h| attach.get(h - 1).is_some_and(|a| a.cgroup.is_none()))
+                {
+                    return Err(invalid(
+                        format!("topology.attach[{}].cgroup", h - 1),
+                        format!(
+                            "nemesis {} fails syscalls on host {h}'s processes: give that host's cgroup",
+                            n.id
+                        ),
+                    ));
+                }
+            }
             let end = n.last_end();
             if n.repeat > 1 && n.period() < n.duration {
                 return Err(invalid(
@@ -359,6 +496,9 @@ impl Scenario {
         }
         let model = match self.workload.client {
             Client::KvSet | Client::RedisSet => Some("set"),
+            Client::RedisKv => Some("kv"),
+            Client::RedisCounter => Some("counter"),
+            Client::RedisListAppend => Some("list-append"),
             Client::EtcdRegister => Some("cas-register"),
             Client::Exec => None,
         };
@@ -450,5 +590,55 @@ mod tests {
             Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "nemesis[0].duration"),
             other => panic!("{other:?}"),
         }
+    }
+    #[test]
+    fn a_nemesis_is_a_partition_or_a_syscall_fault() {
+        let shape = "shape = \"isolate\"";
+        assert!(DEMO.contains(shape));
+        let cases = [
+            (
+                DEMO.replace(shape, "shape = \"isolate\"\nsyscall = \"connect\""),
+                "nemesis[0]",
+            ),
+            (DEMO.replace(shape, ""), "nemesis[0]"),
+            (
+                DEMO.replace(shape, "syscall = \"connect\""),
+                "nemesis[0].errno",
+            ),
+            (
+                DEMO.replace(shape, "syscall = \"conect\"\nerrno = \"EIO\""),
+                "nemesis[0].syscall",
+            ),
+            (
+                DEMO.replace(shape, "shape = \"isolate\"\nerrno = \"EIO\""),
+                "nemesis[0].errno",
+            ),
+            (
+                DEMO.replace(
+                    shape,
+                    "syscall = \"connect\"\nerrno = \"EIO\"\npath = \"/tmp\"",
+                ),
+                "nemesis[0].path",
+            ),
+            (
+                DEMO.replace(
+                    shape,
+                    "syscall = \"connect\"\nerrno = \"EIO\"\nprobability = 1.5",
+                ),
+                "nemesis[0].probability",
+            ),
+        ];
+        for (doc, want) in cases {
+            match Scenario::parse(&doc) {
+                Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, want),
+                other => panic!("{want}: {other:?}"),
+            }
+        }
+        let ok = DEMO.replace(
+            shape,
+            "syscall = \"write\"\nerrno = \"EIO\"\npath = \"/var\"",
+        );
+        let s = Scenario::parse(&ok).unwrap();
+        assert_eq!(s.nemesis[0].syscall.as_deref(), Some("write"));
     }
 }

@@ -51,10 +51,15 @@ pub enum SutError {
     },
 }
 
-/// The running system: processes, their cgroup and log files. Killed on drop.
+/// The running system: processes, their cgroups (one per host, under one per run) and log
+/// files. Killed on drop.
 pub struct RunningSut {
     children: Vec<Child>,
-    _cgroup: Cgroup,
+    /// Per-host cgroups (dropped before the run's parent cgroup). Attached hosts' cgroups are
+    /// opened, not owned: dropping them leaves them alone.
+    host_cgroups: Vec<Cgroup>,
+    /// The run's cgroup; `None` when attached to a running system.
+    _cgroup: Option<Cgroup>,
     /// Per-host log files.
     pub logs: Vec<PathBuf>,
 }
@@ -117,7 +122,8 @@ impl RunningSut {
         let addrs: Vec<Ipv4Addr> = hosts.iter().map(|h| h.addr).collect();
         let mut running = Self {
             children: Vec::new(),
-            _cgroup: cgroup,
+            host_cgroups: Vec::new(),
+            _cgroup: Some(cgroup),
             logs: Vec::new(),
         };
         for (i, h) in hosts.iter().enumerate() {
@@ -137,7 +143,13 @@ impl RunningSut {
                 message: e.to_string(),
             })?;
             let cmd = command_line(sut, id, h.addr, &addrs, &dir, &bin);
-            let cg = running._cgroup.path().join("cgroup.procs");
+            let host_cg =
+                Cgroup::create(&format!("{cgroup_name}/n{id}")).map_err(|e| SutError::Setup {
+                    host: id,
+                    message: e.to_string(),
+                })?;
+            let cg = host_cg.path().join("cgroup.procs");
+            running.host_cgroups.push(host_cg);
             // The shell joins the run's cgroup before running the command (so every descendant
             // follows; any shell syntax works in `start`), and
             // inherits the namespace of the thread that forks it.
@@ -164,6 +176,48 @@ impl RunningSut {
             running.children.push(child);
             running.logs.push(log_path);
         }
+        running.wait_healthy(sut, hosts)?;
+        Ok(running)
+    }
+
+    /// A system that is already running on attached hosts: nothing is started (or stopped
+    /// later); every host must accept connections within the health timeout.
+    pub fn attached(
+        sut: &Sut,
+        hosts: &[Host],
+        attach: &[crate::runner::scenario::AttachHost],
+    ) -> Result<Self, SutError> {
+        let mut running = Self {
+            children: Vec::new(),
+            host_cgroups: Vec::new(),
+            _cgroup: None,
+            logs: Vec::new(),
+        };
+        for (i, a) in attach.iter().enumerate() {
+            running.logs.push(PathBuf::from(format!(
+                "(attached host {}: {})",
+                i + 1,
+                a.netns
+            )));
+            if let Some(path) = &a.cgroup {
+                let cg = Cgroup::open(path).map_err(|e| SutError::Setup {
+                    host: i + 1,
+                    message: e.to_string(),
+                })?;
+                running.host_cgroups.push(cg);
+            }
+        }
+        if running.host_cgroups.len() != attach.len() {
+            // Syscall nemeses need every host's cgroup (the scenario checks the ones it uses);
+            // with gaps none is kept, so a lookup by host number never lands on another host.
+            running.host_cgroups.clear();
+        }
+        running.wait_healthy(sut, hosts)?;
+        Ok(running)
+    }
+
+    fn wait_healthy(&self, sut: &Sut, hosts: &[Host]) -> Result<(), SutError> {
+        let running = self;
         for (i, h) in hosts.iter().enumerate() {
             let addr = SocketAddr::from((h.addr, sut.port));
             let deadline = Instant::now() + sut.health_timeout;
@@ -187,12 +241,28 @@ impl RunningSut {
             }
         }
         std::thread::sleep(sut.warmup);
-        Ok(running)
+        Ok(())
     }
 
-    /// Kills every process of the system under test (SIGKILL through the cgroup).
+    /// The cgroup of host `host`'s processes (1-based).
+    pub fn host_cgroup(&self, host: usize) -> Option<&Cgroup> {
+        self.host_cgroups.get(host.checked_sub(1)?)
+    }
+
+    /// Kills every process of the system under test (SIGKILL through the cgroups).
     pub fn stop(&mut self) {
-        let _ = self._cgroup.remove();
+        let Some(run) = &self._cgroup else {
+            // Attached to a running system: not ours to stop.
+            return;
+        };
+        let kill = run.path().join("cgroup.kill");
+        if kill.exists() {
+            let _ = std::fs::write(kill, "1");
+        }
+        for c in &self.host_cgroups {
+            let _ = c.remove();
+        }
+        let _ = run.remove();
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();

@@ -275,7 +275,10 @@ pub fn run(
                 s.spawn(move || match w.client {
                     Client::KvSet => client(ctx),
                     Client::EtcdRegister => super::etcd::client(ctx),
-                    Client::RedisSet => super::redis::client(ctx),
+                    Client::RedisSet => super::redis::set::client(ctx),
+                    Client::RedisKv => super::redis::kv::client(ctx),
+                    Client::RedisCounter => super::redis::counter::client(ctx),
+                    Client::RedisListAppend => super::redis::list_append::client(ctx),
                     Client::Exec => super::exec::client(ctx),
                 })
             })

@@ -110,6 +110,20 @@ pub struct Injection {
 /// Installs `fault` on its (running) target with the kernel backend. Nothing stays installed
 /// if any step fails.
 pub fn inject_running(fault: &SysFault, lsm_reason: &str) -> Result<Injection, InjectError> {
+    let expires = fault
+        .duration
+        .map_or(0, |d| monotonic_ns() + d.as_nanos() as u64);
+    inject_running_window(fault, lsm_reason, 0, expires)
+}
+
+/// Like [`inject_running`], live from `not_before_ns` (0 = now) until `expires_ns` (0 = until
+/// cleared), both CLOCK_MONOTONIC and enforced in the kernel.
+pub fn inject_running_window(
+    fault: &SysFault,
+    lsm_reason: &str,
+    not_before_ns: u64,
+    expires_ns: u64,
+) -> Result<Injection, InjectError> {
     fault.validate()?;
     let backend = backend_for_running(fault.class, lsm_reason)?;
     let mut engine = SysEngine::load()?;
@@ -130,10 +144,7 @@ pub fn inject_running(fault: &SysFault, lsm_reason: &str) -> Result<Injection, I
     engine.attach_sock(&hook_cgroup)?;
     engine.observe_class(fault.class)?;
     engine.observe_processes()?;
-    let expires = fault
-        .duration
-        .map_or(0, |d| monotonic_ns() + d.as_nanos() as u64);
-    let slot = engine.apply(&[fault.to_rule(0, expires)?])?[0];
+    let slot = engine.apply(&[fault.to_rule(not_before_ns, expires_ns)?])?[0];
     Ok(Injection {
         engine,
         slot,
@@ -153,8 +164,26 @@ pub struct InjectionReport {
 }
 
 impl Injection {
-    /// Current evidence.
+    /// The backend carrying the fault.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Current evidence plus the process events seen since the last call.
     pub fn report(&mut self) -> Result<InjectionReport, InjectError> {
+        Ok(InjectionReport {
+            evidence: self.evidence()?,
+            events: self.engine.drain_events(),
+        })
+    }
+
+    /// Process exits and signals of the targets since the last call (from the ring buffer).
+    pub fn drain_events(&mut self) -> Vec<ProcessEvent> {
+        self.engine.drain_events()
+    }
+
+    /// Current evidence (counters and what the targets received), leaving events queued.
+    pub fn evidence(&self) -> Result<FaultEvidence, InjectError> {
         let counters = self.engine.counters(self.slot)?;
         let names: Vec<&str> = self
             .fault
@@ -169,16 +198,13 @@ impl Injection {
             .into_iter()
             .filter(|o| names.contains(&o.syscall.as_str()))
             .collect();
-        Ok(InjectionReport {
-            evidence: FaultEvidence {
-                fault: self.fault.clone(),
-                backend: self.backend,
-                in_kernel: true,
-                landed: counters.injected > 0,
-                counters,
-                received,
-            },
-            events: self.engine.drain_events(),
+        Ok(FaultEvidence {
+            fault: self.fault.clone(),
+            backend: self.backend,
+            in_kernel: true,
+            landed: counters.injected > 0,
+            counters,
+            received,
         })
     }
 

@@ -24,19 +24,19 @@ use hyper::Method;
 use serde_json::{Value, json};
 
 /// A scratch directory removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let p = std::env::temp_dir().join(format!("{}{tag}", unique("dstd")));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }
-    fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.0.join("dst.sock")
     }
-    fn history(&self) -> PathBuf {
+    pub(crate) fn history(&self) -> PathBuf {
         self.0.join("history.jsonl")
     }
 }
@@ -48,12 +48,12 @@ impl Drop for Scratch {
 }
 
 /// A running `dst daemon`, SIGKILLed and reaped on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
 }
 
 impl Daemon {
-    fn start(dir: &Scratch, extra: &[&str]) -> Self {
+    pub(crate) fn start(dir: &Scratch, extra: &[&str]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_dst"))
             .arg("daemon")
             .arg("--socket")
@@ -74,11 +74,14 @@ impl Daemon {
         d
     }
 
-    fn pid(&self) -> i32 {
+    pub(crate) fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
     }
 
-    fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
+    pub(crate) fn signal_and_wait(
+        &mut self,
+        sig: nix::sys::signal::Signal,
+    ) -> std::process::ExitStatus {
         let mut c = self.child.take().unwrap();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), sig).unwrap();
         c.wait().unwrap()
@@ -94,7 +97,7 @@ impl Drop for Daemon {
     }
 }
 
-fn call(socket: &Path, method: Method, path: &str, body: Option<Value>) -> Response {
+pub(crate) fn call(socket: &Path, method: Method, path: &str, body: Option<Value>) -> Response {
     Client::new(socket)
         .request_blocking(method, path, body.map(|b| b.to_string().into_bytes()))
         .expect("daemon reachable")
@@ -119,7 +122,7 @@ fn lost(got: &[bool]) -> u64 {
 
 /// Opens `GET /v1/events` and returns once the response head arrived (the daemon subscribes
 /// before answering, so no later event is missed).
-fn subscribe(sock: &Path) -> UnixStream {
+pub(crate) fn subscribe(sock: &Path) -> UnixStream {
     let mut s = UnixStream::connect(sock).unwrap();
     s.write_all(b"GET /v1/events HTTP/1.1\r\nHost: dst\r\n\r\n")
         .unwrap();
@@ -139,7 +142,7 @@ fn subscribe(sock: &Path) -> UnixStream {
 }
 
 /// Reads the SSE stream until `want` appears (or 10 s pass); returns what was read.
-fn read_events_until(mut s: UnixStream, want: &[&str]) -> String {
+pub(crate) fn read_events_until(mut s: UnixStream, want: &[&str]) -> String {
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -589,7 +592,7 @@ fn sigkill_under_history_load_loses_no_acked_op_and_frees_traffic() {
     assert_eq!(r.json()["first_index"], text.lines().count() as u64);
 }
 
-fn dst(socket: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+pub(crate) fn dst(socket: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dst"));
     cmd.args(args)
         .env("DST_SOCKET", socket)

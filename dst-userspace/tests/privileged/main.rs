@@ -9,6 +9,7 @@
 mod cluster;
 mod containers;
 mod daemon;
+mod daemon_sys;
 mod foundation;
 mod k8s;
 mod net;

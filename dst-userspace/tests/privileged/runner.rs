@@ -381,3 +381,220 @@ fn repeated_nemesis_windows_each_land() {
     let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap();
     assert_eq!(history.matches("\"start-partition\"").count(), 2);
 }
+
+fn syscall_nemesis(s: &mut Scenario, syscall: &str, errno: &str) {
+    let n = &mut s.nemesis[0];
+    n.id = format!("{syscall}-fails-on-n1");
+    n.shape = None;
+    n.syscall = Some(syscall.into());
+    n.errno = Some(errno.into());
+    n.node = 1;
+    s.validate().unwrap();
+}
+
+/// A syscall nemesis: `connect` fails with ECONNREFUSED on host 1 (the primary, which opens a
+/// connection per replication) inside its window; the kernel counts the failed calls as its
+/// landing evidence and the history holds its start/stop entries.
+#[test]
+fn a_syscall_nemesis_lands_on_one_hosts_processes() {
+    let mut s = short();
+    syscall_nemesis(&mut s, "connect", "ECONNREFUSED");
+    let (o, d) = run(&s, "sysnem", false);
+    assert!(
+        matches!(o.decision.verdict, Verdict::Pass),
+        "{:?}",
+        o.decision.reasons
+    );
+    let e = &o.evidence[0];
+    assert_eq!(e.scheduled.kind, "syscall");
+    assert!(e.landed && e.counters.applied > 0, "{e:?}");
+    assert_eq!(e.scheduled.backend, "cgroup sock hooks");
+    let history = std::fs::read_to_string(d.0.join("history.jsonl")).unwrap();
+    assert_eq!(history.matches("\"start-syscall-fault\"").count(), 1);
+    assert_eq!(history.matches("\"stop-syscall-fault\"").count(), 1);
+    let report = std::fs::read_to_string(d.0.join("report.md")).unwrap();
+    assert!(report.contains("n1: connect→ECONNREFUSED"), "{report}");
+    eprintln!(
+        "syscall nemesis: {} connects of n1 failed in its window ({} matched)",
+        e.counters.applied, e.counters.matched
+    );
+}
+
+/// A scenario asking for a hook the kernel lacks (a `write` fault on running processes needs
+/// BPF LSM) is an ENVIRONMENT_ERROR that names the missing mechanism, before any workload.
+#[test]
+fn a_hook_the_kernel_lacks_is_an_environment_error() {
+    if dst::probe::run().has("lsm") {
+        eprintln!("SKIP: this kernel has BPF LSM, so a write nemesis is carried, not refused");
+        return;
+    }
+    let mut s = short();
+    syscall_nemesis(&mut s, "write", "EIO");
+    let (o, _d) = run(&s, "nohook", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::EnvironmentError,
+        "{:?}",
+        o.decision.reasons
+    );
+    let why = o.decision.reasons.join(" ");
+    assert!(why.contains("write") && why.contains("LSM"), "{why}");
+}
+
+/// The Redis kv, counter and list-append clients against a primary and an asynchronous
+/// replica: with one client (reading from the primary) the histories check out (PASS); with
+/// four clients, half reading from the replica while it is cut off, each checker finds the
+/// stale reads (FAIL) — so every client records histories its checker can decide both ways.
+#[test]
+fn redis_kv_counter_and_list_append_clients_decide() {
+    use dst::runner::scenario::Client;
+    if !std::process::Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        panic!("redis-server is not installed: scripts/setup installs it");
+    }
+    let text = include_str!("../../../examples/scenarios/redis-list-append-partition.toml");
+    let base = Scenario::parse(text).unwrap();
+    for (client, model) in [
+        (Client::RedisKv, "kv"),
+        (Client::RedisCounter, "counter"),
+        (Client::RedisListAppend, "list-append"),
+    ] {
+        let mut s = base.clone();
+        s.workload.client = client;
+        s.checker.model = model.into();
+        s.workload.duration = Duration::from_secs(6);
+        s.nemesis[0].start = Duration::from_secs(2);
+        s.nemesis[0].duration = Duration::from_secs(3);
+        s.validate().unwrap();
+        let mut one = s.clone();
+        one.workload.clients = 1;
+        one.workload.rate = 100;
+        one.run.min_ops = 100;
+        one.run.min_ops_per_window = 10;
+        let (o, _d) = run(&one, &format!("redis-{model}-1"), false);
+        assert_eq!(
+            o.decision.verdict,
+            Verdict::Pass,
+            "{model} with one client on the primary: {:?}",
+            o.decision.reasons
+        );
+        let (o, _d) = run(&s, &format!("redis-{model}-4"), false);
+        assert_eq!(
+            o.decision.verdict,
+            Verdict::Fail,
+            "{model} with replica reads: {:?}",
+            o.decision.reasons
+        );
+        assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+        eprintln!(
+            "redis {model}: PASS with 1 client, FAIL with replica reads: {}",
+            o.decision.reasons.join(" | ")
+        );
+    }
+}
+
+/// `topology.attach`: the runner drives a system it did not start — the test builds the
+/// namespaces and starts the example service in its own cgroups; dst attaches, partitions and
+/// fails syscalls on it, decides, and leaves the namespaces and processes running.
+#[test]
+fn attach_to_running_hosts_and_cgroups() {
+    use dst::{cgroup::Cgroup, runner::scenario::AttachHost, testing::Topology};
+    let prefix = unique("dsta");
+    let topo = Topology::new(&prefix, 3, 236).expect("topology");
+    let mut bin = std::env::current_exe().unwrap();
+    bin.pop();
+    if bin.ends_with("deps") {
+        bin.pop();
+    }
+    let kv = bin.join("dst-example-kv");
+    let peers: Vec<String> = topo
+        .hosts
+        .iter()
+        .map(|h| format!("{}:7000", h.addr))
+        .collect();
+    // Dropped last (locals drop in reverse order): removes what the children leave.
+    let _parent = Cgroup::create(&format!("{prefix}svc")).unwrap();
+    let mut cgroups = Vec::new();
+    let mut servers = Vec::new();
+    for (i, h) in topo.hosts.iter().enumerate() {
+        let cg = Cgroup::create(&format!("{prefix}svc/n{}", i + 1)).unwrap();
+        let child =
+            h.ns.run(|| {
+                std::process::Command::new(&kv)
+                    .args([
+                        "--id",
+                        &(i + 1).to_string(),
+                        "--listen",
+                        &format!("{}:7000", h.addr),
+                    ])
+                    .args(["--peers", &peers.join(",")])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+            })
+            .unwrap()
+            .expect("dst-example-kv starts (cargo xtask privileged builds it)");
+        cg.add_pid(child.id()).unwrap();
+        servers.push(child);
+        cgroups.push(cg);
+    }
+    struct Reap(Vec<std::process::Child>);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut servers = Reap(servers);
+    let mut s = short();
+    s.sut.start = String::new();
+    s.topology.attach = topo
+        .hosts
+        .iter()
+        .zip(&cgroups)
+        .map(|(h, cg)| AttachHost {
+            netns: h.ns.name().to_string(),
+            addr: h.addr,
+            dev: "eth0".into(),
+            cgroup: Some(cg.path().to_path_buf()),
+        })
+        .collect();
+    s.validate().unwrap();
+    let (o, _d) = run(&s, "attach", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Pass,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+    let cut = o.evidence[0].counters.applied;
+    syscall_nemesis(&mut s, "connect", "ECONNREFUSED");
+    let (o, _d) = run(&s, "attach-sys", false);
+    assert_eq!(
+        o.decision.verdict,
+        Verdict::Pass,
+        "{:?}",
+        o.decision.reasons
+    );
+    assert!(o.evidence[0].landed, "{:?}", o.evidence[0].counters);
+    for (i, c) in servers.0.iter_mut().enumerate() {
+        assert!(
+            c.try_wait().unwrap().is_none(),
+            "dst stopped attached server {} (it must leave it running)",
+            i + 1
+        );
+    }
+    for h in &topo.hosts {
+        assert!(super::ns_exists(h.ns.name()), "dst removed {}", h.ns.name());
+    }
+    eprintln!(
+        "attach: partition applied {cut} packets, then {} connects of n1 failed, on servers dst did not start",
+        o.evidence[0].counters.applied
+    );
+}

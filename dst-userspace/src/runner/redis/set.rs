@@ -4,58 +4,14 @@
 //! replica behind an asynchronous replication link, reads that miss acknowledged adds are what
 //! the no-lost-writes invariant reports.
 
-use std::time::Duration;
-
 use checkers::history::{OpType, Process};
 use serde_json::{Value, json};
 
-use super::{
+use super::{Conn, Reply};
+use crate::runner::{
     rng::Rng,
     workload::{ClientCtx, Pacer, WorkloadError},
 };
-use crate::testing::Host;
-
-enum Reply<T> {
-    Ok(T),
-    Refused,
-    Unknown,
-}
-
-struct Conn {
-    host: usize,
-    port: u16,
-    timeout: Duration,
-    conn: Option<redis::Connection>,
-}
-
-impl Conn {
-    fn call<T: redis::FromRedisValue>(&mut self, hosts: &[Host], cmd: &redis::Cmd) -> Reply<T> {
-        if self.conn.is_none() {
-            let url = format!("redis://{}:{}/", hosts[self.host].addr, self.port);
-            let t = self.timeout;
-            let made = hosts[self.host].ns.run(|| {
-                let c = redis::Client::open(url.as_str())?.get_connection_with_timeout(t)?;
-                c.set_read_timeout(Some(t))?;
-                c.set_write_timeout(Some(t))?;
-                Ok::<_, redis::RedisError>(c)
-            });
-            match made {
-                Ok(Ok(c)) => self.conn = Some(c),
-                _ => return Reply::Refused,
-            }
-        }
-        let conn = self.conn.as_mut().expect("connected above");
-        match cmd.query::<T>(conn) {
-            Ok(v) => Reply::Ok(v),
-            Err(e) if e.is_timeout() || e.is_io_error() || e.is_connection_dropped() => {
-                self.conn = None;
-                Reply::Unknown
-            }
-            // READONLY, wrong type, … : the server refused it.
-            Err(_) => Reply::Refused,
-        }
-    }
-}
 
 /// One client's op loop until the workload ends.
 pub fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
@@ -71,18 +27,8 @@ pub fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
     } = ctx;
     let mut rng = Rng::new(seed, 3000 + c as u64);
     let local = c % hosts.len();
-    let mut primary = Conn {
-        host: 0,
-        port,
-        timeout: w.op_timeout,
-        conn: None,
-    };
-    let mut reader = Conn {
-        host: local,
-        port,
-        timeout: w.op_timeout,
-        conn: None,
-    };
+    let mut primary = Conn::new(0, port, w.op_timeout);
+    let mut reader = Conn::new(local, port, w.op_timeout);
     let mut process = c as i64;
     let mut pacer = Pacer::new(w, &mut rng, start, end);
     let mut seq = 0i64;
