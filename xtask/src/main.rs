@@ -1,4 +1,4 @@
-//! `cargo xtask`: build, test tiers (unit, privileged, conformance), lints and benchmarks.
+//! `cargo xtask`: build, test tiers (unit, privileged, conformance, VM), lints and benchmarks.
 
 mod bench;
 mod dist;
@@ -6,6 +6,7 @@ mod leaks;
 mod manifests;
 mod run;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,8 @@ enum Command {
     /// Benchmarks, side by side with the alternative, written to BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// The privileged tests in QEMU on Debian kernels 6.1, 6.12, 7.3 (LSM, fq/EDT, netem).
+    VmTest(vm::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +50,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(b) => bench::run(b),
         Command::Dist(a) => dist::dist(&a),
         Command::Manifests => manifests::manifests(),
+        Command::VmTest(a) => vm::run(&a),
     }
 }
