@@ -3,16 +3,20 @@
 
 pub mod cgroup;
 pub mod client;
+pub mod cluster;
 pub mod daemon;
 pub mod ebpf;
 pub mod fault;
 pub mod history;
+pub mod k8s;
 pub mod net;
 pub mod netlink;
 pub mod netns;
 pub mod probe;
+pub mod remote;
 pub mod runner;
 pub mod selftest;
 pub mod sys;
 pub mod testing;
+pub mod tls;
 pub mod verdict;

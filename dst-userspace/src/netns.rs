@@ -65,6 +65,13 @@ fn sys(op: &'static str, name: &str) -> impl FnOnce(io::Error) -> NetnsError + u
     move |source| NetnsError::Sys { op, name, source }
 }
 
+/// `/proc/<pid>/ns/net`.
+fn is_proc_netns(p: &str) -> bool {
+    p.strip_prefix("/proc/")
+        .and_then(|r| r.strip_suffix("/ns/net"))
+        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() < 64
@@ -122,12 +129,16 @@ impl NetNs {
         })
     }
 
-    /// Opens an existing named namespace; it is left in place on drop.
+    /// Opens an existing named namespace, or a process's (`/proc/PID/ns/net`, as pod and
+    /// container targets resolve to); it is left in place on drop.
     pub fn open(name: &str) -> Result<Self, NetnsError> {
-        if !valid_name(name) {
+        let path = if is_proc_netns(name) {
+            PathBuf::from(name)
+        } else if valid_name(name) {
+            Path::new(NETNS_RUN_DIR).join(name)
+        } else {
             return Err(NetnsError::InvalidName(name.to_string()));
-        }
-        let path = Path::new(NETNS_RUN_DIR).join(name);
+        };
         let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => NetnsError::NotFound(name.to_string()),
             _ => sys("open", name)(e),
@@ -198,5 +209,8 @@ mod tests {
         assert!(!valid_name(".."));
         assert!(!valid_name("a/b"));
         assert!(!valid_name(&"x".repeat(70)));
+        assert!(is_proc_netns("/proc/42/ns/net"));
+        assert!(!is_proc_netns("/proc/self/ns/net"));
+        assert!(!is_proc_netns("/proc/42/ns/mnt"));
     }
 }

@@ -1,7 +1,9 @@
 //! `cargo xtask`: build, test tiers (unit, privileged, conformance, VM), lints and benchmarks.
 
 mod bench;
+mod dist;
 mod leaks;
+mod manifests;
 mod run;
 mod test;
 mod vm;
@@ -28,6 +30,10 @@ enum Command {
     },
     /// Checkers against ../shared/testdata (answers in MANIFEST.tsv).
     Conformance,
+    /// Static `dst` binary in target/dist (and with --image the OCI image, via podman).
+    Dist(dist::Args),
+    /// Validate deploy/k8s manifests offline (kubernetes-validate in a venv under target/).
+    Manifests,
     /// Benchmarks, side by side with the alternative, written to BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -42,6 +48,8 @@ fn main() -> anyhow::Result<()> {
         Command::Privileged { filter } => test::privileged(filter.as_deref()),
         Command::Conformance => test::conformance(),
         Command::Bench(b) => bench::run(b),
+        Command::Dist(a) => dist::dist(&a),
+        Command::Manifests => manifests::manifests(),
         Command::VmTest(a) => vm::run(&a),
     }
 }

@@ -27,6 +27,7 @@ pub fn all(args: &Args) -> anyhow::Result<()> {
         lint()?;
     }
     unit()?;
+    crate::manifests::manifests()?;
     privileged(None)?;
     conformance()?;
     if args.no_vm {

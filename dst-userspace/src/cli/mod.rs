@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch; each verb lives in its own module.
 
 mod check;
+mod cluster;
 mod daemon;
 mod demo;
 mod exec;
@@ -11,6 +12,7 @@ mod plan;
 mod probe;
 mod report;
 mod run;
+mod target;
 mod toolbox;
 
 use std::process::ExitCode;
@@ -60,6 +62,10 @@ pub enum Command {
     Inject(inject::Args),
     /// Run a command in a fresh cgroup under a syscall fault that follows it and its children.
     Exec(exec::Args),
+    /// Multi-node coordinator: partition, isolate, delay across node daemons; heal; evidence.
+    Cluster(cluster::Args),
+    /// Show the cgroup and network namespace a pod or container resolves to on this node.
+    Target(target::Args),
 }
 
 /// Parses arguments, runs the verb and maps the outcome to an exit code.
@@ -96,6 +102,8 @@ pub fn main() -> ExitCode {
         Command::History(a) => history::run(a, cli.json),
         Command::Inject(a) => inject::run(a, cli.json),
         Command::Exec(a) => exec::run(a, cli.json),
+        Command::Target(a) => target::run(a, cli.json),
+        Command::Cluster(a) => cluster::run(a, cli.json),
     };
     match result {
         Ok(code) => code,

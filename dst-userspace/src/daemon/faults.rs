@@ -38,6 +38,14 @@ pub enum FaultError {
         /// Why, and what to do.
         problem: String,
     },
+    /// The target lies outside this daemon's node (HTTP 403).
+    #[error("{field}: {problem}")]
+    Forbidden {
+        /// Field of the target.
+        field: String,
+        /// Why, and what to do.
+        problem: String,
+    },
     /// A fault with this id is already active (HTTP 409).
     #[error("{field}: a fault with id {id:?} is already active; clear it or choose another id")]
     Conflict {
@@ -145,6 +153,18 @@ pub struct FaultTable {
     bus: Bus,
     /// Syscall faults.
     sys: SysTable,
+    /// Cross-node transactions by id.
+    txns: HashMap<String, Txn>,
+}
+
+/// A transaction of the two-phase apply.
+struct Txn {
+    /// The prepared set, until committed.
+    set: Option<FaultSet>,
+    /// Ids installed by the commit.
+    committed: Vec<String>,
+    /// CLOCK_MONOTONIC ns after which it is forgotten (prepared: never committed).
+    deadline: u64,
 }
 
 fn dirs(d: Direction) -> &'static [bool] {
@@ -175,6 +195,7 @@ impl FaultTable {
             next_id: 1,
             bus,
             sys: SysTable::default(),
+            txns: HashMap::new(),
         }
     }
 
@@ -397,18 +418,18 @@ impl FaultTable {
         Ok(id)
     }
 
-    /// Applies every fault of `set` (network and syscall) or none.
-    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<AnyView>, FaultError> {
-        set.validate()?;
-        if !set.net.is_empty() {
-            self.engine()?;
-        }
-        let now = monotonic_ns();
-        let mut ids = HashSet::new();
+    /// Checks and resolves the network faults of `set` against this host and the active
+    /// faults, without touching the kernel; claims their ids.
+    fn plan_net(
+        &mut self,
+        set: &FaultSet,
+        now: u64,
+        ids: &mut HashSet<String>,
+    ) -> Result<Vec<Prepared>, FaultError> {
         let mut prepared: Vec<Prepared> = Vec::new();
         for (i, spec) in set.net.iter().enumerate() {
             let at = format!("net[{i}]");
-            let id = self.claim_id(&at, spec.id.as_ref(), &mut ids)?;
+            let id = self.claim_id(&at, spec.id.as_ref(), ids)?;
             let seed = spec.seed.unwrap_or_else(random_seed);
             let mut fault = spec.to_engine_fault(&at, seed).map_err(|e| match e {
                 FaultFileError::Invalid { field, problem } => {
@@ -416,6 +437,16 @@ impl FaultTable {
                 }
                 other => FaultError::Invalid(other),
             })?;
+            if fault.action.needs_delay_line() {
+                return Err(refused(
+                    format!("{at}.action.kind"),
+                    format!(
+                        "{} needs the TAP delay line, which the daemon does not run yet; use \
+                         `dst inject net` for delay, reorder and rate",
+                        kind_name(&spec.action)
+                    ),
+                ));
+            }
             self.resolve(&at, spec, &mut fault)?;
             self.check_blast_radius(&at, spec, &fault, &prepared)?;
             let (not_before, expires) = spec.schedule.window(now);
@@ -430,6 +461,132 @@ impl FaultTable {
             };
             prepared.push((at, id, seed, fault, not_before, expires, cgroup));
         }
+        Ok(prepared)
+    }
+
+    /// First phase of a cross-node apply: validates `set`, resolves its targets, loads and
+    /// attaches the network programs and checks the syscall faults, but installs no rule. The
+    /// set waits under `txn` until [`FaultTable::commit`], [`FaultTable::abort`] or `ttl`.
+    pub fn prepare(
+        &mut self,
+        txn: String,
+        mut set: FaultSet,
+        ttl: std::time::Duration,
+    ) -> Result<Vec<String>, FaultError> {
+        if self.txns.contains_key(&txn) {
+            return Err(FaultError::Conflict {
+                field: "txn".into(),
+                id: txn,
+            });
+        }
+        set.validate()?;
+        if !set.net.is_empty() {
+            self.engine()?;
+        }
+        let now = monotonic_ns();
+        let mut ids = HashSet::new();
+        let prepared = self.plan_net(&set, now, &mut ids)?;
+        let mut sys_ids = Vec::new();
+        for (i, spec) in set.sys.iter().enumerate() {
+            let at = format!("sys[{i}]");
+            let id = self.claim_id(&at, spec.id.as_ref(), &mut ids)?;
+            let seed = spec.seed.unwrap_or_else(random_seed);
+            // Loaded and checked, then dropped: the commit prepares them again.
+            drop(self.sys.prepare(at, id.clone(), spec, seed, now)?);
+            sys_ids.push(id);
+        }
+        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
+            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
+            self.attach(at, &set.net[i], ifindex)?;
+        }
+        let net_ids: Vec<String> = prepared.iter().map(|p| p.1.clone()).collect();
+        for (spec, id) in set.net.iter_mut().zip(&net_ids) {
+            spec.id = Some(id.clone());
+        }
+        for (spec, id) in set.sys.iter_mut().zip(&sys_ids) {
+            spec.id = Some(id.clone());
+        }
+        let deadline = now.saturating_add(ttl.as_nanos() as u64);
+        self.txns.insert(
+            txn,
+            Txn {
+                set: Some(set),
+                committed: Vec::new(),
+                deadline,
+            },
+        );
+        Ok(net_ids.into_iter().chain(sys_ids).collect())
+    }
+
+    /// Second phase: installs the prepared set atomically.
+    pub fn commit(&mut self, txn: &str) -> Result<Vec<AnyView>, FaultError> {
+        let set = match self.txns.get_mut(txn) {
+            Some(t) => t.set.take().ok_or_else(|| FaultError::Conflict {
+                field: "txn".into(),
+                id: txn.to_string(),
+            })?,
+            None => return Err(FaultError::NotFound(format!("transaction {txn}"))),
+        };
+        let views = self.apply(set);
+        match (&views, self.txns.get_mut(txn)) {
+            (Ok(v), Some(t)) => {
+                t.committed = v
+                    .iter()
+                    .map(|v| match v {
+                        AnyView::Net(n) => n.id.clone(),
+                        AnyView::Sys(s) => s.id.clone(),
+                    })
+                    .collect();
+                // Kept (for abort = rollback) at most as long as the daemon's longest expiry.
+                t.deadline = monotonic_ns()
+                    .saturating_add(crate::fault::net::DEFAULT_EXPIRY.as_nanos() as u64);
+            }
+            _ => {
+                self.txns.remove(txn);
+            }
+        }
+        views
+    }
+
+    /// Drops a prepared transaction, or clears the faults a committed one installed (the
+    /// coordinator's rollback when another node failed). Unknown transactions are fine: the
+    /// answer lists what was cleared.
+    pub fn abort(&mut self, txn: &str) -> Vec<AnyView> {
+        let Some(t) = self.txns.remove(txn) else {
+            return Vec::new();
+        };
+        t.committed
+            .iter()
+            .filter_map(|id| self.clear(id).ok())
+            .collect()
+    }
+
+    /// Transactions still waiting for commit or abort, with their fault ids.
+    pub fn pending(&self) -> Vec<(String, Vec<String>)> {
+        self.txns
+            .iter()
+            .filter_map(|(k, t)| {
+                t.set.as_ref().map(|s| {
+                    let net = s.net.iter().filter_map(|f| f.id.clone());
+                    (
+                        k.clone(),
+                        net.chain(s.sys.iter().filter_map(|f| f.id.clone()))
+                            .collect(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Applies every fault of `set` (network and syscall) or none.
+    pub fn apply(&mut self, set: FaultSet) -> Result<Vec<AnyView>, FaultError> {
+        set.validate()?;
+        if !set.net.is_empty() {
+            self.engine()?;
+        }
+        let now = monotonic_ns();
+        let mut ids = HashSet::new();
+        let prepared = self.plan_net(&set, now, &mut ids)?;
         let mut sys_prepared = Vec::new();
         for (i, spec) in set.sys.iter().enumerate() {
             let at = format!("sys[{i}]");
@@ -640,6 +797,7 @@ impl FaultTable {
     pub fn poll(&mut self) {
         self.sys.poll(&self.bus);
         let now = monotonic_ns();
+        self.txns.retain(|_, t| now < t.deadline);
         let ids: Vec<String> = self
             .faults
             .iter()

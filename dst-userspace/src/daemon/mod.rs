@@ -8,9 +8,11 @@
 pub mod auth;
 pub mod events;
 pub mod faults;
+pub mod listener;
 pub mod lock;
 pub mod metrics;
 pub mod routes;
+pub mod scope;
 pub mod sysfaults;
 
 use std::{
@@ -77,6 +79,9 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("--tls-cert/--tls-key: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The async runtime could not start or the server failed.
     #[error("daemon runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -95,6 +100,16 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     /// Bearer token file for TCP.
     pub token_file: Option<PathBuf>,
+    /// TLS certificate chain and key (PEM) for the TCP listener; plain HTTP without.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Largest request body in bytes (413 above).
+    pub body_limit: usize,
+    /// Longest a request may take to answer.
+    pub request_timeout: Duration,
+    /// Refuse targets outside this node (implied by `listen`).
+    pub confine: bool,
+    /// Cgroup subtrees a confined daemon may target (default: the whole cgroup2 mount).
+    pub cgroup_roots: Vec<PathBuf>,
 }
 
 impl Config {
@@ -132,6 +147,12 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
             r.truncated_bytes
         );
     }
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
+        None => None,
+    };
+    let resolver = crate::k8s::Resolver::host().ok();
+    let scope = scope_of(&config, resolver.clone());
     let bus = events::Bus::default();
     let faults = faults::Faults::start(bus.clone());
     let state = routes::AppState {
@@ -139,8 +160,16 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
         history: history.clone(),
         bus,
         started: monotonic_ns(),
+        scope: Arc::new(scope),
+        resolver,
     };
-    let app = routes::router(state);
+    let public = routes::public_router(state.clone());
+    let app = routes::router(state)
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            listener::timeout,
+        ));
     let unix = lock::bind(&config.socket)?;
     let tcp = match config.listen {
         Some(addr) => Some(
@@ -167,12 +196,19 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
             }
         })
     };
-    let unix_server = axum::serve(unix, app.clone().into_make_service());
+    let unix_server = axum::serve(unix, app.clone().merge(public.clone()).into_make_service());
     let tcp_server = async {
         match (tcp, token) {
             (Some(l), Some(token)) => {
-                let app = app.layer(axum::middleware::from_fn_with_state(token, auth::require));
-                axum::serve(l, app.into_make_service()).await
+                let app = public
+                    .merge(app.layer(axum::middleware::from_fn_with_state(token, auth::require)));
+                match tls {
+                    Some(cfg) => {
+                        let l = listener::TlsListener::new(l, cfg)?;
+                        axum::serve(l, app.into_make_service()).await
+                    }
+                    None => axum::serve(l, app.into_make_service()).await,
+                }
             }
             _ => std::future::pending().await,
         }
@@ -190,6 +226,30 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(&config.socket);
     drop(lock);
     result
+}
+
+/// The confinement policy of `config`.
+fn scope_of(config: &Config, resolver: Option<crate::k8s::Resolver>) -> scope::Scope {
+    if !(config.confine || config.listen.is_some()) {
+        return scope::Scope::open();
+    }
+    let mut roots: Vec<PathBuf> = config
+        .cgroup_roots
+        .iter()
+        .map(|r| {
+            crate::cgroup::Cgroup::open(r)
+                .map(|c| c.path().to_path_buf())
+                .unwrap_or_else(|_| r.clone())
+        })
+        .collect();
+    if roots.is_empty() {
+        roots.extend(crate::cgroup::cgroup2_mount().ok());
+    }
+    scope::Scope {
+        confined: true,
+        cgroup_roots: roots,
+        resolver,
+    }
 }
 
 /// Clears every fault, writes the final evidence, closes the history.

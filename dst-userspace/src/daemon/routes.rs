@@ -12,7 +12,7 @@ use axum::{
         IntoResponse, Response,
         sse::{Event as SseEvent, KeepAlive, Sse},
     },
-    routing::get,
+    routing::{get, post},
 };
 use futures::Stream;
 use serde::Deserialize;
@@ -23,10 +23,12 @@ use super::{
     events::Bus,
     faults::{FaultError, Faults},
     metrics,
+    scope::Scope,
 };
 use crate::{
     fault::{FaultFileError, FaultSet},
     history::{HistoryError, Recorder, parse_ops},
+    k8s::{Resolver, lookup, retarget},
 };
 
 /// What the handlers share.
@@ -40,6 +42,10 @@ pub struct AppState {
     pub bus: Bus,
     /// When the daemon started (CLOCK_MONOTONIC ns).
     pub started: u64,
+    /// Which targets this daemon may touch.
+    pub scope: Arc<Scope>,
+    /// Pod and container resolution (None without a cgroup v2 mount).
+    pub resolver: Option<Resolver>,
 }
 
 /// An error response.
@@ -71,6 +77,7 @@ impl From<FaultError> for ApiError {
             }
             FaultError::Invalid(FaultFileError::Parse { .. }) => (StatusCode::BAD_REQUEST, None),
             FaultError::Refused { field, .. } => (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            FaultError::Forbidden { field, .. } => (StatusCode::FORBIDDEN, Some(field)),
             FaultError::Conflict { field, .. } => (StatusCode::CONFLICT, Some(field)),
             FaultError::NotFound(_) => (StatusCode::NOT_FOUND, None),
             FaultError::Unavailable(_) | FaultError::Stopped => {
@@ -108,11 +115,29 @@ pub fn router(state: AppState) -> Router {
             get(list_faults).post(apply_faults).delete(clear_all),
         )
         .route("/v1/faults/{id}", get(get_fault).delete(clear_fault))
+        .route("/v1/txn", get(list_txns))
+        .route("/v1/txn/{txn}", post(prepare_txn).delete(abort_txn))
+        .route("/v1/txn/{txn}/commit", post(commit_txn))
         .route("/v1/events", get(events))
         .route("/v1/history", get(read_history).post(append_history))
         .route("/v1/health", get(health))
         .route("/metrics", get(metrics_text))
         .with_state(state)
+}
+
+/// Routes served without the bearer token on TCP: only `/healthz` (200 when the fault engine
+/// is loaded, 503 otherwise; no details), for Kubernetes readiness probes.
+pub fn public_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.faults.call(|t| t.engine_status()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "engine not loaded\n").into_response(),
+    }
 }
 
 /// Parses a fault set (JSON or TOML, the fault-file schema). The first problem names its field.
@@ -134,10 +159,92 @@ fn parse_set(body: &[u8]) -> Result<FaultSet, FaultError> {
     }
 }
 
+/// Parses a set, turns pod/container references into cgroup/netns targets and refuses targets
+/// outside this daemon's node.
+async fn resolved_set(s: &AppState, body: &[u8]) -> Result<FaultSet, FaultError> {
+    let mut set = parse_set(body)?;
+    for (i, f) in set.net.iter_mut().enumerate() {
+        let t = &f.target;
+        if t.pod.is_none() && t.container.is_none() {
+            continue;
+        }
+        let field = format!(
+            "net[{i}].target.{}",
+            if t.pod.is_some() { "pod" } else { "container" }
+        );
+        let resolver = s.resolver.as_ref().ok_or_else(|| FaultError::Refused {
+            field: field.clone(),
+            problem: "no cgroup v2 hierarchy is mounted here, so pods cannot be found".into(),
+        })?;
+        let r = lookup(resolver, t.pod.as_deref(), t.container.as_deref())
+            .await
+            .map_err(|e| FaultError::Refused {
+                field: field.clone(),
+                problem: e.to_string(),
+            })?;
+        f.target = retarget(t, &r).map_err(|e| FaultError::Refused {
+            field,
+            problem: e.to_string(),
+        })?;
+    }
+    s.scope.check(&set).map_err(|e| FaultError::Forbidden {
+        field: e.field,
+        problem: e.problem,
+    })?;
+    Ok(set)
+}
+
 async fn apply_faults(State(s): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let set = parse_set(&body)?;
+    let set = resolved_set(&s, &body).await?;
     let views = s.faults.call(move |t| t.apply(set)).await??;
     Ok((StatusCode::CREATED, Json(json!({ "faults": views }))).into_response())
+}
+
+#[derive(Deserialize)]
+struct PrepareQuery {
+    /// Seconds the prepared set waits for its commit (default 30).
+    ttl: Option<u64>,
+}
+
+/// Phase one of a cross-node apply: validate, resolve, load; nothing is active yet.
+async fn prepare_txn(
+    State(s): State<AppState>,
+    Path(txn): Path<String>,
+    Query(q): Query<PrepareQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let set = resolved_set(&s, &body).await?;
+    let ttl = Duration::from_secs(q.ttl.unwrap_or(30).clamp(1, 600));
+    let t = txn.clone();
+    let ids = s.faults.call(move |tb| tb.prepare(t, set, ttl)).await??;
+    Ok(Json(json!({ "txn": txn, "state": "prepared", "faults": ids })).into_response())
+}
+
+/// Phase two: install the prepared set atomically.
+async fn commit_txn(
+    State(s): State<AppState>,
+    Path(txn): Path<String>,
+) -> Result<Response, ApiError> {
+    let views = s.faults.call(move |t| t.commit(&txn)).await??;
+    Ok((StatusCode::CREATED, Json(json!({ "faults": views }))).into_response())
+}
+
+/// Rollback: forget a prepared set, or clear what a committed one installed.
+async fn abort_txn(
+    State(s): State<AppState>,
+    Path(txn): Path<String>,
+) -> Result<Response, ApiError> {
+    let views = s.faults.call(move |t| t.abort(&txn)).await?;
+    Ok(Json(json!({ "state": "aborted", "cleared": views })).into_response())
+}
+
+async fn list_txns(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let pending = s.faults.call(|t| t.pending()).await?;
+    let list: Vec<_> = pending
+        .into_iter()
+        .map(|(txn, faults)| json!({"txn": txn, "faults": faults}))
+        .collect();
+    Ok(Json(json!({ "pending": list })).into_response())
 }
 
 #[derive(Deserialize)]

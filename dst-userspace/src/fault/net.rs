@@ -24,6 +24,15 @@ pub struct NetTarget {
     /// cgroup v2 path (absolute or relative to the cgroup2 mount): only its sockets' traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<PathBuf>,
+    /// Kubernetes pod: UID, `namespace/name` or `namespace/label=selector` (the last two
+    /// through the Kubernetes API). Resolved to the pod's cgroup, or with `dev` to that
+    /// interface in the pod's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Container id (containerd, CRI-O, docker, podman; a unique prefix of ≥ 12 hex digits).
+    /// Resolved like `pod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 /// Transport protocol to match.
@@ -227,10 +236,24 @@ impl NetFaultSpec {
     /// Validates every field; `at` is this fault's path (`net[0]`).
     pub fn validate(&self, at: &str) -> Result<(), FaultFileError> {
         let t = &self.target;
-        if t.cgroup.is_none() && (t.netns.is_none() && t.dev.is_none()) {
+        if t.pod.is_some() || t.container.is_some() {
+            if t.pod.is_some() && t.container.is_some() {
+                return Err(invalid(
+                    format!("{at}.target.container"),
+                    "give either pod or container, not both",
+                ));
+            }
+            if t.netns.is_some() || t.cgroup.is_some() {
+                return Err(invalid(
+                    format!("{at}.target"),
+                    "pod/container already name the cgroup and network namespace: drop netns \
+                     and cgroup",
+                ));
+            }
+        } else if t.cgroup.is_none() && (t.netns.is_none() && t.dev.is_none()) {
             return Err(invalid(
                 format!("{at}.target"),
-                "give a dev (with its netns) and/or a cgroup",
+                "give a dev (with its netns), a cgroup, a pod or a container",
             ));
         }
         if t.netns.is_some() && t.dev.is_none() {
@@ -302,7 +325,11 @@ impl NetFaultSpec {
             NetAction::Corrupt { probability } => Action::Corrupt { probability },
             NetAction::Rate { bits_per_sec } => Action::Rate { bits_per_sec },
         };
-        if self.target.cgroup.is_some() && self.target.dev.is_none() && action.kind() != "drop" {
+        let cgroup_only = (self.target.cgroup.is_some()
+            || self.target.pod.is_some()
+            || self.target.container.is_some())
+            && self.target.dev.is_none();
+        if cgroup_only && action.kind() != "drop" {
             return Err(invalid(
                 format!("{at}.action.kind"),
                 format!(
@@ -370,6 +397,7 @@ mod tests {
             netns: Some("n1".into()),
             dev: Some("eth0".into()),
             cgroup: None,
+            ..Default::default()
         };
         let delay = NetAction::Delay {
             base: Duration::from_millis(50),
@@ -409,6 +437,7 @@ mod tests {
             netns: None,
             dev: None,
             cgroup: Some("x".into()),
+            ..Default::default()
         };
         match spec(delay, cg).validate("net[0]") {
             Err(FaultFileError::Invalid { field, .. }) => assert_eq!(field, "net[0].action.kind"),

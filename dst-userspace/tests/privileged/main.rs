@@ -6,11 +6,15 @@
 //! different checkouts never collide.
 #![cfg(feature = "privileged-tests")]
 
+mod cluster;
+mod containers;
 mod daemon;
 mod daemon_sys;
 mod foundation;
+mod k8s;
 mod net;
 mod runner;
+mod support;
 mod sys;
 
 /// A namespace-name prefix unique to this test process.

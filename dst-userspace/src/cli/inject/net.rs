@@ -36,6 +36,13 @@ pub struct Args {
     /// cgroup v2 path: act only on its sockets' traffic (drop only).
     #[arg(long)]
     pub cgroup: Option<PathBuf>,
+    /// Kubernetes pod (UID, NAMESPACE/NAME or NAMESPACE/LABEL=VALUE): its cgroup, or with
+    /// --dev that interface in the pod's network namespace.
+    #[arg(long, conflicts_with_all = ["cgroup", "netns", "container"])]
+    pub pod: Option<String>,
+    /// Container id (containerd, CRI-O, docker, podman), resolved like --pod.
+    #[arg(long, conflicts_with_all = ["cgroup", "netns"])]
+    pub container: Option<String>,
     /// Direction of the traffic to fault.
     #[arg(long, value_enum, default_value_t = Direction::Egress)]
     pub dir: Direction,
@@ -150,6 +157,7 @@ impl Args {
                 netns: self.netns.clone(),
                 dev: self.dev.clone(),
                 cgroup: self.cgroup.clone(),
+                ..Default::default()
             },
             direction: self.dir,
             proto: self.proto,
@@ -169,7 +177,26 @@ impl Args {
     }
 }
 
-pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
+    if args.pod.is_some() || args.container.is_some() {
+        let resolved = dst::k8s::Resolver::host()
+            .map_err(dst::k8s::LookupError::from)
+            .and_then(|r| {
+                dst::k8s::lookup_blocking(&r, args.pod.as_deref(), args.container.as_deref())
+            });
+        let r = match resolved {
+            Ok(r) => r,
+            Err(e) => return environment("net", e),
+        };
+        if args.dev.is_some() {
+            match r.netns_path() {
+                Ok(p) => args.netns = Some(p.display().to_string()),
+                Err(e) => return environment("net", e),
+            }
+        } else {
+            args.cgroup = Some(r.cgroup);
+        }
+    }
     let signals = block_stop_signals();
     let seed = args.seed.unwrap_or_else(rand_seed);
     let spec = match args.spec(seed) {

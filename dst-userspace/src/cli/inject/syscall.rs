@@ -92,7 +92,8 @@ impl FaultArgs {
 
 /// Arguments of `dst inject syscall`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("target").required(true).args(["pid", "cgroup", "comm"])))]
+#[command(group(clap::ArgGroup::new("target").required(true)
+    .args(["pid", "cgroup", "comm", "pod", "container"])))]
 pub struct Args {
     /// Target process id.
     #[arg(long)]
@@ -106,6 +107,12 @@ pub struct Args {
     /// Target command name (comm, at most 15 bytes).
     #[arg(long)]
     pub comm: Option<String>,
+    /// Target Kubernetes pod (UID, NAMESPACE/NAME or NAMESPACE/LABEL=VALUE): its cgroup.
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Target container id (containerd, CRI-O, docker, podman): its cgroup.
+    #[arg(long)]
+    pub container: Option<String>,
     #[command(flatten)]
     pub fault: FaultArgs,
 }
@@ -131,10 +138,38 @@ pub fn stop_on_interrupt() -> &'static AtomicBool {
     &STOP
 }
 
-pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
     if args.fault.syscall.is_none() {
         eprintln!("dst inject syscall: --syscall is required");
         return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    if args.pod.is_some() || args.container.is_some() {
+        let resolved = dst::k8s::Resolver::host()
+            .map_err(dst::k8s::LookupError::from)
+            .and_then(|r| {
+                dst::k8s::lookup_blocking(&r, args.pod.as_deref(), args.container.as_deref())
+            });
+        // Syscall rules match one cgroup exactly: a pod means its workload container.
+        let resolved = resolved.and_then(|r| Ok((r.workload_cgroup()?, r)));
+        match resolved {
+            Ok((cgroup, r)) => {
+                eprintln!(
+                    "dst: {} resolved to cgroup {} ({:?}, {} processes)",
+                    args.pod
+                        .as_deref()
+                        .or(args.container.as_deref())
+                        .unwrap_or(""),
+                    cgroup.display(),
+                    r.layout,
+                    r.pids.len()
+                );
+                args.cgroup = Some(cgroup);
+            }
+            Err(e) => {
+                eprintln!("dst inject syscall: {e}");
+                return Ok(ExitCode::from(EXIT_ENVIRONMENT));
+            }
+        }
     }
     let target = match resolve_target(
         args.pid,

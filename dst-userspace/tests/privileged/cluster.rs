@@ -1,0 +1,249 @@
+//! The multi-node coordinator on this machine: three network namespaces as nodes on a bridge
+//! plus a fourth for the coordinator, one `dst daemon` per node inside its namespace serving
+//! TCP on the node's address with a token. `dst cluster partition` cuts {n1,n2}|{n3}, evidence
+//! comes from all three daemons in one report, heal restores traffic; a daemon killed between
+//! prepare and commit, or one refusing at prepare, rolls every other node back.
+
+use std::{
+    os::{fd::AsRawFd as _, unix::process::CommandExt as _},
+    process::Command,
+    time::Duration,
+};
+
+use dst::{
+    cluster::{ClusterFault, Coordinator, Inventory},
+    testing::{Topology, udp_sequence},
+};
+use serde_json::Value;
+
+use super::{
+    support::{Daemon, Scratch, skip_without},
+    unique,
+};
+
+const PORT: u16 = 7070;
+
+fn lost(got: &[bool]) -> usize {
+    got.iter().filter(|&&g| !g).count()
+}
+
+/// Runs `dst --json cluster --inventory INV ARGS` inside the coordinator's namespace.
+fn cluster_cli(ctl: &dst::netns::NetNs, inv: &std::path::Path, args: &[&str]) -> (i32, Value) {
+    let fd = ctl.file().as_raw_fd();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dst"));
+    cmd.args(["--json", "cluster", "--inventory"])
+        .arg(inv)
+        .args(args);
+    // SAFETY: setns is async-signal-safe; the fd stays open in the parent until exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    if v.is_null() {
+        eprintln!(
+            "dst cluster {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (out.status.code().unwrap_or(-1), v)
+}
+
+fn faults_of(d: &Daemon) -> Value {
+    dst::client::Client::new(&d.socket)
+        .request_blocking(hyper::Method::GET, "/v1/faults", None)
+        .unwrap()
+        .json()["faults"]
+        .clone()
+}
+
+#[test]
+fn coordinator_partitions_heals_and_rolls_back() {
+    if skip_without(&["tcx"]) {
+        return;
+    }
+    let topo = Topology::new(&unique("dstc"), 4, 91).expect("topology");
+    let (n1, n2, n3, ctl) = (
+        &topo.hosts[0],
+        &topo.hosts[1],
+        &topo.hosts[2],
+        &topo.hosts[3],
+    );
+    let dir = Scratch::new("cluster");
+    let mut inv = String::new();
+    let mut daemons = Vec::new();
+    for (i, h) in [n1, n2, n3].iter().enumerate() {
+        let name = format!("n{}", i + 1);
+        let (tf, _) = dir.token(&name);
+        let addr = format!("{}:{PORT}", h.addr);
+        daemons.push(Daemon::start(
+            &dir.0,
+            &name,
+            Some(&h.ns),
+            &["--listen", &addr, "--token-file", tf.to_str().unwrap()],
+        ));
+        inv.push_str(&format!(
+            "[[node]]\nname = \"{name}\"\naddress = \"{addr}\"\ntoken_file = \"{name}.token\"\n\n"
+        ));
+    }
+    let inv_path = dir.0.join("inventory.toml");
+    std::fs::write(&inv_path, &inv).unwrap();
+
+    let (code, status) = cluster_cli(&ctl.ns, &inv_path, &["status"]);
+    assert_eq!(code, 0, "{status}");
+
+    // Partition {n1,n2} | {n3}.
+    let (code, applied) = cluster_cli(
+        &ctl.ns,
+        &inv_path,
+        &[
+            "partition",
+            "--group",
+            "n1,n2",
+            "--group",
+            "n3",
+            "--duration",
+            "60s",
+        ],
+    );
+    assert_eq!(code, 0, "{applied}");
+    assert_eq!(applied["committed"], true);
+    let txn = applied["txn"].as_str().unwrap().to_string();
+    let n13 = udp_sequence(n1, n3, 9100, 200).unwrap();
+    let n23 = udp_sequence(n2, n3, 9101, 200).unwrap();
+    let n31 = udp_sequence(n3, n1, 9102, 200).unwrap();
+    let n12 = udp_sequence(n1, n2, 9103, 200).unwrap();
+    let n21 = udp_sequence(n2, n1, 9104, 200).unwrap();
+    assert_eq!(
+        (lost(&n13), lost(&n23), lost(&n31)),
+        (200, 200, 200),
+        "partition leaks"
+    );
+    assert_eq!(
+        (lost(&n12), lost(&n21)),
+        (0, 0),
+        "n1<->n2 must stay connected"
+    );
+
+    let out = dir.0.join("report");
+    let (code, ev) = cluster_cli(
+        &ctl.ns,
+        &inv_path,
+        &["evidence", "--txn", &txn, "--out", out.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{ev}");
+    let (rules, landed, applied_pkts, down) = dst::cluster::report::totals(&ev);
+    eprintln!("evidence: {rules} rules, {landed} landed, {applied_pkts} packets, {down} down");
+    assert_eq!((rules, down), (4, 0), "{ev}");
+    for node in ev["nodes"].as_array().unwrap() {
+        let landed_here = node["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["landed"] == true);
+        assert!(landed_here, "no landed rule on {}: {node}", node["node"]);
+    }
+    assert!(applied_pkts >= 600, "{ev}");
+    let md = std::fs::read_to_string(out.join("cluster-evidence.md")).unwrap();
+    assert!(
+        md.contains(&format!("{txn}.n3-n1")) && md.contains(&format!("{txn}.n1-n3")),
+        "{md}"
+    );
+
+    let (code, healed) = cluster_cli(&ctl.ns, &inv_path, &["heal", "--txn", &txn]);
+    assert_eq!(code, 0, "{healed}");
+    assert_eq!(
+        (
+            lost(&udp_sequence(n1, n3, 9105, 200).unwrap()),
+            lost(&udp_sequence(n3, n2, 9106, 200).unwrap())
+        ),
+        (0, 0),
+        "heal did not restore traffic"
+    );
+    for d in &daemons {
+        assert_eq!(faults_of(d), serde_json::json!([]));
+    }
+    eprintln!(
+        "apply: prepare {:.1} ms, commit {:.1} ms, total {:.1} ms; heal {:.1} ms",
+        applied["prepare_ms"].as_f64().unwrap(),
+        applied["commit_ms"].as_f64().unwrap(),
+        applied["total_ms"].as_f64().unwrap(),
+        healed["ms"].as_f64().unwrap()
+    );
+
+    // A node that refuses at prepare (its interface does not exist): nothing anywhere.
+    let coord_in_ctl = |inv_text: String, kill_n3: bool, daemons: &mut Vec<Daemon>| {
+        let inv = Inventory::parse(&inv_text, &dir.0, &inv_path).unwrap();
+        let d3 = daemons.pop().unwrap();
+        let (report, d3) = ctl
+            .ns
+            .run(move || {
+                let mut d3 = d3;
+                let coord = Coordinator::new(inv, Duration::from_secs(5)).unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let f = ClusterFault::Partition {
+                    groups: vec![vec!["n1".into(), "n2".into()], vec!["n3".into()]],
+                };
+                let r = rt
+                    .block_on(coord.apply_with(&f, Some(Duration::from_secs(60)), || {
+                        if kill_n3 {
+                            d3.kill();
+                        }
+                    }))
+                    .unwrap();
+                (r, d3)
+            })
+            .unwrap();
+        daemons.push(d3);
+        report
+    };
+    let refusing = inv.replace("name = \"n3\"\n", "name = \"n3\"\ndev = \"nosuch0\"\n");
+    let r = coord_in_ctl(refusing, false, &mut daemons);
+    assert!(!r.committed, "{r:?}");
+    assert!(
+        r.commit.is_empty(),
+        "commit must not start after a refused prepare"
+    );
+    let p3 = r.prepare.iter().find(|s| s.node == "n3").unwrap();
+    assert_eq!(p3.status, 422, "{p3:?}");
+    for d in &daemons {
+        assert_eq!(faults_of(d), serde_json::json!([]));
+    }
+    eprintln!(
+        "refused prepare rolled back in {:.1} ms (total {:.1} ms)",
+        r.rollback_ms, r.total_ms
+    );
+
+    // n3's daemon killed between prepare and commit: n1 and n2 roll back.
+    let r = coord_in_ctl(inv.clone(), true, &mut daemons);
+    assert!(!r.committed, "{r:?}");
+    let c3 = r.commit.iter().find(|s| s.node == "n3").unwrap();
+    assert!(!c3.ok && c3.status == 0, "{c3:?}");
+    assert!(
+        r.rollback.iter().filter(|s| s.node != "n3").all(|s| s.ok),
+        "{r:?}"
+    );
+    for d in &daemons[..2] {
+        assert_eq!(faults_of(d), serde_json::json!([]), "a node kept its rules");
+    }
+    assert_eq!(
+        (
+            lost(&udp_sequence(n1, n3, 9107, 200).unwrap()),
+            lost(&udp_sequence(n2, n3, 9108, 200).unwrap())
+        ),
+        (0, 0),
+        "traffic affected after rollback"
+    );
+    eprintln!(
+        "killed n3 mid-apply: commit {:.1} ms, rollback {:.1} ms, total {:.1} ms; n1/n2 faults empty",
+        r.commit_ms, r.rollback_ms, r.total_ms
+    );
+}

@@ -1,0 +1,161 @@
+//! Helpers shared by the Kubernetes, hardening and cluster tests: scratch directories, daemons
+//! (optionally inside a network namespace, joined with setns before exec), tokens, certificates.
+
+use std::{
+    os::{fd::AsRawFd as _, unix::process::CommandExt as _},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use dst::netns::NetNs;
+
+use super::unique;
+
+/// A scratch directory removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("{}{tag}", unique("dstk")));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+
+    /// Writes a 0600 token file and returns (path, token).
+    pub fn token(&self, name: &str) -> (PathBuf, String) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let token = format!("tok-{name}-{}-0123456789abcdef", std::process::id());
+        let p = self.0.join(format!("{name}.token"));
+        std::fs::write(&p, &token).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        (p, token)
+    }
+
+    /// A self-signed P-256 certificate for `san` (e.g. `IP:127.0.0.1`): (cert, key).
+    pub fn cert(&self, san: &str) -> (PathBuf, PathBuf) {
+        let (cert, key) = (self.0.join("cert.pem"), self.0.join("key.pem"));
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-days", "1", "-subj", "/CN=dst-test"])
+            .arg("-addext")
+            .arg(format!("subjectAltName={san}"))
+            // A leaf certificate: webpki refuses a CA certificate as the server's.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (cert, key)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `dst daemon`, SIGKILLed and reaped on drop.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub socket: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `dst daemon` with its socket and history in `dir` (named `name`), inside `ns`
+    /// when given, and waits until its unix socket answers.
+    pub fn start(dir: &Path, name: &str, ns: Option<&NetNs>, extra: &[&str]) -> Self {
+        let socket = dir.join(format!("{name}.sock"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dst"));
+        cmd.arg("daemon")
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--history")
+            .arg(dir.join(format!("{name}.jsonl")))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        if let Some(ns) = ns {
+            let fd = ns.file().as_raw_fd();
+            // SAFETY: setns is async-signal-safe; the fd stays open in the parent until exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("spawning dst daemon");
+        let d = Self {
+            child: Some(child),
+            socket,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = dst::client::Client::new(&d.socket)
+                .request_blocking(hyper::Method::GET, "/v1/health", None)
+                .is_ok_and(|r| r.ok());
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "daemon {name} did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free TCP port on loopback (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Prints `SKIP: …` and returns true when the probe lacks a mechanism.
+pub fn skip_without(mechanisms: &[&str]) -> bool {
+    let report = dst::probe::run();
+    for m in mechanisms {
+        if !report.has(m) {
+            eprintln!(
+                "SKIP: probe says {m} is missing: {:?}",
+                report.mechanisms.get(*m)
+            );
+            return true;
+        }
+    }
+    false
+}
