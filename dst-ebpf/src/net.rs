@@ -7,14 +7,15 @@
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use dst_common::{
     MAX_NET_RULES,
     net::{
         ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
-        ACTION_REORDER, DelayTaps, NetCounters, NetRule, RULE_ACTIVE, RULE_EGRESS, RULE_INGRESS,
-        RuleSeq, TapReturn, decide, draw,
+        ACTION_REORDER, DelayTaps, EDT_HIST_BUCKETS, EDT_HORIZON_NS, EDT_RATE_MAX_BACKLOG_NS,
+        EdtFlow, EdtFlowKey, NetCounters, NetRule, RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB,
+        RULE_EGRESS, RULE_INGRESS, RuleSeq, TapReturn, decide, draw, edt_delay_ns, pacing_ns,
     },
 };
 
@@ -53,6 +54,19 @@ pub static TAPS: HashMap<u32, DelayTaps> = HashMap::with_max_entries(64, 0);
 #[map(name = "DST_NET_TAP_RETURN")]
 pub static TAP_RETURN: HashMap<u32, TapReturn> = HashMap::with_max_entries(128, 0);
 
+/// EDT: histogram of applied delays, per CPU, key = slot * EDT_HIST_BUCKETS + bucket.
+#[map(name = "DST_NET_EDT_HIST")]
+pub static EDT_HIST: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(MAX_NET_RULES * EDT_HIST_BUCKETS, 0);
+
+/// EDT rate pacing: the next free departure time (CLOCK_MONOTONIC ns) per rule slot.
+#[map(name = "DST_NET_EDT_PACE")]
+pub static EDT_PACE: Array<u64> = Array::with_max_entries(MAX_NET_RULES, 0);
+
+/// EDT: latest departure time given per flow and rule (reorder accounting).
+#[map(name = "DST_NET_EDT_FLOWS")]
+pub static EDT_FLOWS: LruHashMap<EdtFlowKey, EdtFlow> = LruHashMap::with_max_entries(16_384, 0);
+
 /// What the caller should do with the packet.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -66,6 +80,100 @@ pub enum Verdict {
     Duplicate,
     /// Flip a bit of the last payload byte, then let the packet continue.
     Corrupt,
+    /// EDT: set the departure time (CLOCK_MONOTONIC ns, delivery-mono) and let the packet
+    /// continue, or redirect it to `ifb` (non-zero) whose `fq` holds it until then.
+    Edt {
+        /// Departure time.
+        tstamp: u64,
+        /// ifb device for ingress delay (0 = none: egress, the device's own fq).
+        ifb: u32,
+    },
+}
+
+#[inline(always)]
+fn is_edt(rule: &NetRule) -> bool {
+    rule.flags & RULE_EDT != 0
+        && (rule.action == ACTION_DELAY
+            || rule.action == ACTION_REORDER
+            || rule.action == ACTION_RATE)
+}
+
+/// Records departure `tstamp` for the flow under rule `slot`; true when it is earlier than a
+/// departure already given to an earlier packet of the flow (the packet overtakes it: fq sends
+/// each flow in departure order).
+#[inline(always)]
+fn edt_overtakes(slot: u32, flow: &Flow, tstamp: u64) -> bool {
+    let key = EdtFlowKey {
+        src: flow.src,
+        dst: flow.dst,
+        sport: flow.sport,
+        dport: flow.dport,
+        proto: flow.proto,
+        _pad0: 0,
+        slot: slot as u16,
+    };
+    match EDT_FLOWS.get_ptr_mut(&key) {
+        Some(f) => {
+            // SAFETY: valid map value for the program's duration; a racing CPU can only make
+            // the recorded maximum slightly stale (accounting, not forwarding).
+            let f = unsafe { &mut *f };
+            if tstamp < f.max_tstamp_ns {
+                true
+            } else {
+                f.max_tstamp_ns = tstamp;
+                false
+            }
+        }
+        None => {
+            let _ = EDT_FLOWS.insert(
+                &key,
+                &EdtFlow {
+                    max_tstamp_ns: tstamp,
+                },
+                0,
+            );
+            false
+        }
+    }
+}
+
+/// Counts an applied EDT delay in the rule's histogram.
+#[inline(always)]
+fn edt_hist(slot: u32, shift: u8, delay: u64) {
+    let mut b = delay >> (shift & 63);
+    if b >= u64::from(EDT_HIST_BUCKETS) {
+        b = u64::from(EDT_HIST_BUCKETS) - 1;
+    }
+    if let Some(h) = EDT_HIST.get_ptr_mut(slot * EDT_HIST_BUCKETS + b as u32) {
+        // SAFETY: per-CPU slot of this CPU.
+        unsafe { *h += 1 };
+    }
+}
+
+/// The departure delay of an applied EDT rule, or None when it would exceed the horizon (the
+/// packet is dropped).
+#[inline(always)]
+fn edt_delay(rule: &NetRule, slot: u32, n: u64, now: u64, len: u32) -> Option<u64> {
+    match rule.action {
+        ACTION_DELAY => {
+            let d = edt_delay_ns(rule.seed, n, rule.param1, rule.param2, rule.param3);
+            if d > EDT_HORIZON_NS { None } else { Some(d) }
+        }
+        // Held for the maximum hold: later packets of the flow leave first.
+        ACTION_REORDER => Some(rule.param1.min(EDT_HORIZON_NS)),
+        _ => {
+            let p = EDT_PACE.get_ptr_mut(slot)?;
+            // SAFETY: valid map value; concurrent CPUs may race on it, which only loosens the
+            // pacing by one packet (no memory unsafety).
+            let next = unsafe { &mut *p };
+            let t = if *next > now { *next } else { now };
+            if t - now > EDT_RATE_MAX_BACKLOG_NS {
+                return None;
+            }
+            *next = t + pacing_ns(len, rule.param1);
+            Some(t - now)
+        }
+    }
 }
 
 /// The delay-line TAP for packets seen on `ifindex` in `dir` (0 = none installed).
@@ -135,9 +243,17 @@ fn matches(rule: &NetRule, flow: &Flow, dir: Direction, ifindex: u32, cgroup_id:
         && (rule.cgroup_id == 0 || rule.cgroup_id == cgroup_id)
 }
 
-/// Runs the packet through every live rule and returns what to do with it.
+/// Runs the packet through every live rule and returns what to do with it. `tstamp` is the
+/// packet's current delivery-mono departure time (0 = none); EDT never makes it earlier.
 #[inline(always)]
-pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: u32) -> Verdict {
+pub fn evaluate(
+    flow: &Flow,
+    dir: Direction,
+    ifindex: u32,
+    cgroup_id: u64,
+    len: u32,
+    tstamp: u64,
+) -> Verdict {
     let limit = match CONFIG.get(0) {
         Some(n) => *n,
         None => return Verdict::Pass,
@@ -184,12 +300,36 @@ pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: 
             Some(s) => fetch_add(s.cast(), 1),
             None => 0,
         };
+        let edt = is_edt(rule);
         if !decide(rule.probability, draw(rule.seed, n)) {
             c.passed += 1;
+            if edt && edt_overtakes(i, flow, if tstamp > now { tstamp } else { now }) {
+                c.reordered += 1;
+            }
             continue;
         }
         let verdict = match rule.action {
             ACTION_DROP => Verdict::Drop,
+            _ if edt => match edt_delay(rule, i, n, now, len) {
+                Some(d) => {
+                    let at = now + d;
+                    let at = if tstamp > at { tstamp } else { at };
+                    edt_hist(i, rule.hist_shift, at - now);
+                    c.delayed += 1;
+                    if edt_overtakes(i, flow, at) {
+                        c.reordered += 1;
+                    }
+                    let ifb = match dir {
+                        Direction::Ingress if rule.flags & RULE_EDT_IFB != 0 => rule.edt_ifb,
+                        _ => 0,
+                    };
+                    Verdict::Edt { tstamp: at, ifb }
+                }
+                None => {
+                    c.edt_dropped += 1;
+                    Verdict::Drop
+                }
+            },
             ACTION_DELAY | ACTION_REORDER | ACTION_RATE => {
                 let tap = tap_for(ifindex, dir);
                 if tap == 0 {

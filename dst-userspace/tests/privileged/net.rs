@@ -291,7 +291,7 @@ fn delay_line_delays_by_the_requested_distribution() {
         control.iter().all(|x| x.one_way_ns < 40_000_000),
         "untargeted port was delayed"
     );
-    assert!(ev["backend"].as_str().unwrap().contains("delay line"));
+    assert!(ev["backend"].as_str().unwrap().contains("delay-line"));
 }
 
 /// Must-show: reorder makes the receiver see out-of-order sequence numbers, and the counters
