@@ -165,16 +165,21 @@ pub struct EdtFlowKey {
 }
 const _: () = assert!(core::mem::size_of::<EdtFlowKey>() == 16);
 
-/// Per-flow EDT state: the latest departure time given to a packet of the flow. A packet given
-/// an earlier departure than this overtakes an earlier packet of its flow (`fq` sends each
-/// flow in departure order): that packet is counted as `reordered`.
+/// Per-flow EDT state: the latest departure time given to a packet of the flow (a packet given
+/// an earlier departure overtakes an earlier packet of its flow — `fq` sends each flow in
+/// departure order — and is counted as `reordered`), and the flow's packet spacing, which
+/// sizes a reorder hold of `gap` packets.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EdtFlow {
     /// Latest departure time (CLOCK_MONOTONIC ns) of the flow so far.
     pub max_tstamp_ns: u64,
+    /// When the previous packet of the flow was seen.
+    pub last_seen_ns: u64,
+    /// Moving average of the spacing between the flow's packets (ns, weight 1/8).
+    pub spacing_ns: u64,
 }
-const _: () = assert!(core::mem::size_of::<EdtFlow>() == 8);
+const _: () = assert!(core::mem::size_of::<EdtFlow>() == 24);
 
 /// EDT delay for decision `n` of a rule: `base ± jitter` (uniform) or normal with mean `base`
 /// and standard deviation `jitter` (sum of 12 uniforms, Irwin–Hall), clipped at 0. Integer
@@ -195,13 +200,41 @@ pub fn edt_delay_ns(seed: u64, n: u64, base: u64, jitter: u64, dist: u32) -> u64
         }
         // 12 uniforms on 0..65536: mean 6*65535, standard deviation ~65536.
         let z = 2 * sum - 12 * 65_535;
-        let off = (z * (jitter.min(1 << 40) as i64)) >> 17;
+        let off = (z * (jitter.min(1 << 36) as i64)) >> 17;
         let d = base as i64 + off;
         if d < 0 { 0 } else { d as u64 }
     } else {
         let d = u64::from(draw(s, n));
-        let off = ((d >> 8) * (2 * jitter.min(1 << 40))) >> 24;
+        let off = ((d >> 8) * (2 * jitter.min(1 << 36))) >> 24;
         (base + off).saturating_sub(jitter)
+    }
+}
+
+/// EDT reorder hold for `gap` later packets at the flow's `spacing_ns`: just over `gap`
+/// spacings (so exactly about `gap` packets overtake), at most `max_hold_ns`; `max_hold_ns`
+/// when the spacing is unknown yet.
+#[inline(always)]
+pub fn reorder_hold_ns(gap: u64, spacing_ns: u64, max_hold_ns: u64) -> u64 {
+    if spacing_ns == 0 {
+        return max_hold_ns;
+    }
+    // Bounded operands instead of saturating_mul (no 128-bit multiply in BPF).
+    let (gap, spacing_ns) = (gap.min(1 << 16), spacing_ns.min(1 << 40));
+    let hold = gap * spacing_ns + spacing_ns / 2;
+    if hold > max_hold_ns {
+        max_hold_ns
+    } else {
+        hold
+    }
+}
+
+/// Next moving average (weight 1/8) of a flow's packet spacing.
+#[inline(always)]
+pub fn next_spacing_ns(avg: u64, sample: u64) -> u64 {
+    if avg == 0 {
+        sample
+    } else {
+        avg - avg / 8 + sample / 8
     }
 }
 
@@ -339,6 +372,16 @@ mod tests {
         );
         // Clipped at zero.
         assert!((0..1000).all(|n| edt_delay_ns(1, n, 0, 10 * ms, DIST_NORMAL) < 60 * ms));
+    }
+
+    #[test]
+    fn reorder_hold_covers_gap_packets() {
+        let ms = 1_000_000;
+        assert_eq!(reorder_hold_ns(3, 2 * ms, 500 * ms), 7 * ms);
+        assert_eq!(reorder_hold_ns(3, 0, 500 * ms), 500 * ms);
+        assert_eq!(reorder_hold_ns(3, 400 * ms, 500 * ms), 500 * ms);
+        assert_eq!(next_spacing_ns(0, 8), 8);
+        assert_eq!(next_spacing_ns(800, 0), 700);
     }
 
     #[test]

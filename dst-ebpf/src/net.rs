@@ -15,7 +15,8 @@ use dst_common::{
         ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
         ACTION_REORDER, DelayTaps, EDT_HIST_BUCKETS, EDT_HORIZON_NS, EDT_RATE_MAX_BACKLOG_NS,
         EdtFlow, EdtFlowKey, NetCounters, NetRule, RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB,
-        RULE_EGRESS, RULE_INGRESS, RuleSeq, TapReturn, decide, draw, edt_delay_ns, pacing_ns,
+        RULE_EGRESS, RULE_INGRESS, RuleSeq, TapReturn, decide, draw, edt_delay_ns, next_spacing_ns,
+        pacing_ns, reorder_hold_ns,
     },
 };
 
@@ -98,11 +99,10 @@ fn is_edt(rule: &NetRule) -> bool {
             || rule.action == ACTION_RATE)
 }
 
-/// Records departure `tstamp` for the flow under rule `slot`; true when it is earlier than a
-/// departure already given to an earlier packet of the flow (the packet overtakes it: fq sends
-/// each flow in departure order).
+/// The EDT state of `flow` under rule `slot`, created on first use; the flow's packet spacing
+/// is updated with this packet seen at `now`.
 #[inline(always)]
-fn edt_overtakes(slot: u32, flow: &Flow, tstamp: u64) -> bool {
+fn edt_flow(slot: u32, flow: &Flow, now: u64) -> Option<*mut EdtFlow> {
     let key = EdtFlowKey {
         src: flow.src,
         dst: flow.dst,
@@ -112,28 +112,41 @@ fn edt_overtakes(slot: u32, flow: &Flow, tstamp: u64) -> bool {
         _pad0: 0,
         slot: slot as u16,
     };
-    match EDT_FLOWS.get_ptr_mut(&key) {
-        Some(f) => {
-            // SAFETY: valid map value for the program's duration; a racing CPU can only make
-            // the recorded maximum slightly stale (accounting, not forwarding).
-            let f = unsafe { &mut *f };
-            if tstamp < f.max_tstamp_ns {
-                true
-            } else {
-                f.max_tstamp_ns = tstamp;
-                false
-            }
+    if let Some(f) = EDT_FLOWS.get_ptr_mut(&key) {
+        // SAFETY: valid map value for the program's duration; a racing CPU can only make the
+        // state slightly stale (accounting and hold sizing, not memory safety).
+        let st = unsafe { &mut *f };
+        if st.last_seen_ns != 0 && now > st.last_seen_ns {
+            st.spacing_ns = next_spacing_ns(st.spacing_ns, now - st.last_seen_ns);
         }
-        None => {
-            let _ = EDT_FLOWS.insert(
-                &key,
-                &EdtFlow {
-                    max_tstamp_ns: tstamp,
-                },
-                0,
-            );
-            false
-        }
+        st.last_seen_ns = now;
+        return Some(f);
+    }
+    let _ = EDT_FLOWS.insert(
+        &key,
+        &EdtFlow {
+            max_tstamp_ns: 0,
+            last_seen_ns: now,
+            spacing_ns: 0,
+        },
+        0,
+    );
+    EDT_FLOWS.get_ptr_mut(&key)
+}
+
+/// Records departure `tstamp` in the flow's state; true when it is earlier than a departure
+/// already given to an earlier packet of the flow (it overtakes that packet: fq sends each flow
+/// in departure order).
+#[inline(always)]
+fn edt_overtakes(st: Option<*mut EdtFlow>, tstamp: u64) -> bool {
+    let Some(f) = st else { return false };
+    // SAFETY: pointer from `edt_flow`, valid for the program's duration.
+    let f = unsafe { &mut *f };
+    if tstamp < f.max_tstamp_ns {
+        true
+    } else {
+        f.max_tstamp_ns = tstamp;
+        false
     }
 }
 
@@ -153,14 +166,30 @@ fn edt_hist(slot: u32, shift: u8, delay: u64) {
 /// The departure delay of an applied EDT rule, or None when it would exceed the horizon (the
 /// packet is dropped).
 #[inline(always)]
-fn edt_delay(rule: &NetRule, slot: u32, n: u64, now: u64, len: u32) -> Option<u64> {
+fn edt_delay(
+    rule: &NetRule,
+    slot: u32,
+    n: u64,
+    now: u64,
+    len: u32,
+    st: Option<*mut EdtFlow>,
+) -> Option<u64> {
     match rule.action {
         ACTION_DELAY => {
             let d = edt_delay_ns(rule.seed, n, rule.param1, rule.param2, rule.param3);
             if d > EDT_HORIZON_NS { None } else { Some(d) }
         }
-        // Held for the maximum hold: later packets of the flow leave first.
-        ACTION_REORDER => Some(rule.param1.min(EDT_HORIZON_NS)),
+        // Held for about `gap` of the flow's packet spacings: that many later packets of the
+        // flow leave first (the maximum hold while the spacing is unknown).
+        ACTION_REORDER => {
+            // SAFETY: pointer from `edt_flow`, valid for the program's duration.
+            let spacing = st.map_or(0, |f| unsafe { (*f).spacing_ns });
+            Some(reorder_hold_ns(
+                rule.param2,
+                spacing,
+                rule.param1.min(EDT_HORIZON_NS),
+            ))
+        }
         _ => {
             let p = EDT_PACE.get_ptr_mut(slot)?;
             // SAFETY: valid map value; concurrent CPUs may race on it, which only loosens the
@@ -301,22 +330,23 @@ pub fn evaluate(
             None => 0,
         };
         let edt = is_edt(rule);
+        let st = if edt { edt_flow(i, flow, now) } else { None };
         if !decide(rule.probability, draw(rule.seed, n)) {
             c.passed += 1;
-            if edt && edt_overtakes(i, flow, if tstamp > now { tstamp } else { now }) {
+            if edt && edt_overtakes(st, if tstamp > now { tstamp } else { now }) {
                 c.reordered += 1;
             }
             continue;
         }
         let verdict = match rule.action {
             ACTION_DROP => Verdict::Drop,
-            _ if edt => match edt_delay(rule, i, n, now, len) {
+            _ if edt => match edt_delay(rule, i, n, now, len, st) {
                 Some(d) => {
                     let at = now + d;
                     let at = if tstamp > at { tstamp } else { at };
                     edt_hist(i, rule.hist_shift, at - now);
                     c.delayed += 1;
-                    if edt_overtakes(i, flow, at) {
+                    if edt_overtakes(st, at) {
                         c.reordered += 1;
                     }
                     let ifb = match dir {

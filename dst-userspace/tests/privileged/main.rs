@@ -7,6 +7,7 @@
 #![cfg(feature = "privileged-tests")]
 
 mod daemon;
+mod edt;
 mod foundation;
 mod net;
 mod runner;
