@@ -22,6 +22,8 @@ pub const EDT_HORIZON_NS: u64 = 9_000_000_000;
 pub const FQ_HORIZON_US: u32 = 10_000_000;
 /// Rate pacing: traffic queued beyond this much sending time is dropped (like tbf's limit).
 pub const EDT_RATE_MAX_BACKLOG_NS: u64 = 1_000_000_000;
+/// Salt of the stream of per-packet flow hashes EDT gives delayed packets (see `Verdict::Edt`).
+pub const SPREAD_SALT: u64 = 0x7370_7265_6164_5f68;
 /// Salt of the delay draw stream (kept apart from the kernel's apply/pass stream).
 pub const DELAY_SALT: u64 = 0x6465_6c61_795f_6473;
 

@@ -15,8 +15,8 @@ use dst_common::{
         ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
         ACTION_REORDER, DelayTaps, EDT_HIST_BUCKETS, EDT_HORIZON_NS, EDT_RATE_MAX_BACKLOG_NS,
         EdtFlow, EdtFlowKey, NetCounters, NetRule, RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB,
-        RULE_EGRESS, RULE_INGRESS, RuleSeq, TapReturn, decide, draw, edt_delay_ns, next_spacing_ns,
-        pacing_ns, reorder_hold_ns,
+        RULE_EGRESS, RULE_INGRESS, RuleSeq, SPREAD_SALT, TapReturn, decide, draw, edt_delay_ns,
+        next_spacing_ns, pacing_ns, reorder_hold_ns,
     },
 };
 
@@ -88,6 +88,12 @@ pub enum Verdict {
         tstamp: u64,
         /// ifb device for ingress delay (0 = none: egress, the device's own fq).
         ifb: u32,
+        /// Non-zero: set the packet's flow hash to this. fq holds a whole flow until the
+        /// departure it is waiting for, so a packet given an earlier departure than one already
+        /// waiting would wait too; with its own hash, a packet of a socket fq classifies by
+        /// hash (unconnected UDP, orphaned packets, ifb) is its own fq flow and leaves at its
+        /// own time. Connected sockets (TCP) are classified by socket and keep that wait.
+        hash: u32,
     },
 }
 
@@ -353,7 +359,17 @@ pub fn evaluate(
                         Direction::Ingress if rule.flags & RULE_EDT_IFB != 0 => rule.edt_ifb,
                         _ => 0,
                     };
-                    Verdict::Edt { tstamp: at, ifb }
+                    // Rate pacing keeps departures in order: no need for a flow of its own.
+                    let hash = if rule.action == ACTION_RATE {
+                        0
+                    } else {
+                        draw(rule.seed ^ SPREAD_SALT, n) | 1
+                    };
+                    Verdict::Edt {
+                        tstamp: at,
+                        ifb,
+                        hash,
+                    }
                 }
                 None => {
                     c.edt_dropped += 1;

@@ -18,6 +18,7 @@ use rtnetlink::{Handle, LinkBridge, LinkIfb, LinkUnspec, LinkVeth};
 /// fq options, so they are emitted as raw attributes.
 const TCA_FQ_PLIMIT: u16 = 1;
 const TCA_FQ_FLOW_PLIMIT: u16 = 2;
+const TCA_FQ_ORPHAN_MASK: u16 = 10;
 const TCA_FQ_HORIZON: u16 = 14;
 const TCA_FQ_HORIZON_DROP: u16 = 15;
 
@@ -32,6 +33,9 @@ pub struct FqOptions {
     pub horizon_us: u32,
     /// Drop (true) or cap (false) beyond the horizon.
     pub horizon_drop: bool,
+    /// Mask applied to the flow hash of packets fq classifies by hash (more bits: fewer
+    /// unrelated packets share a flow).
+    pub orphan_mask: u32,
 }
 
 /// The root qdisc of an interface as the kernel reports it.
@@ -283,6 +287,7 @@ impl Netlink {
         msg.attributes.push(TcAttribute::Options(vec![
             u32_opt(TCA_FQ_PLIMIT, opts.limit),
             u32_opt(TCA_FQ_FLOW_PLIMIT, opts.flow_limit),
+            u32_opt(TCA_FQ_ORPHAN_MASK, opts.orphan_mask),
             u32_opt(TCA_FQ_HORIZON, opts.horizon_us),
             TcOption::Other(DefaultNla::new(
                 TCA_FQ_HORIZON_DROP,

@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     bindings::{BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_UNSPEC},
-    helpers::{bpf_redirect, bpf_skb_set_tstamp},
+    helpers::{bpf_redirect, bpf_set_hash, bpf_skb_set_tstamp},
     macros::{cgroup_skb, classifier},
     programs::{SkBuffContext, TcContext},
 };
@@ -75,7 +75,11 @@ fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
     };
     match evaluate(&flow, dir, ifindex, 0, ctx.len(), departure) {
         Verdict::Pass => NEXT,
-        Verdict::Edt { tstamp, ifb } => {
+        Verdict::Edt { tstamp, ifb, hash } => {
+            if hash != 0 {
+                // SAFETY: ctx.skb.skb is the live skb.
+                unsafe { bpf_set_hash(ctx.skb.skb, hash) };
+            }
             // The helper (not a plain field write) marks the time delivery-mono, which fq on
             // this device or on the ifb honours and which survives the redirect.
             // SAFETY: ctx.skb.skb is the live skb.

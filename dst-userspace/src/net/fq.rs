@@ -63,6 +63,9 @@ pub const FQ_OPTIONS: FqOptions = FqOptions {
     flow_limit: 10_000,
     horizon_us: FQ_HORIZON_US,
     horizon_drop: true,
+    // EDT gives delayed packets their own flow hash (see dst-ebpf's `Verdict::Edt`): 64 Ki
+    // hash flows keep them apart.
+    orphan_mask: 0xffff,
 };
 
 /// Decides what to do with a device whose root qdisc is `root`: Ok(true) install fq,

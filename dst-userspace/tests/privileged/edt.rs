@@ -14,6 +14,7 @@ use dst::{
     probe,
     testing::{Arrival, Host, Topology, late_arrivals, udp_socket, udp_timed},
 };
+use dst_common::net::{DIST_UNIFORM, edt_delay_ns};
 use serde_json::Value;
 
 use super::{
@@ -162,8 +163,9 @@ fn egress_delay_50ms_lands_within_2ms_and_fq_is_restored() {
     assert_eq!(ev["edt"]["fq"][0]["restored"], Value::String(before));
 }
 
-/// Uniform jitter: 50 ms ± 10 ms → p10/p50/p90 of the increase within 3 ms of 42/50/58 ms
-/// and the kernel's own histogram of applied delays within 1 ms of them; at 2 ms
+/// Uniform jitter: 50 ms ± 10 ms → p10/p50/p90 of the increase within 3 ms of 42/50/58 ms,
+/// the kernel's own histogram of applied delays within 1 ms of them, and every datagram late
+/// by its own seeded draw (median error within 2 ms); at 2 ms
 /// spacing fq sends in departure order, so later packets overtake earlier ones, and the
 /// receiver's count of overtakers equals the kernel's `reordered`.
 #[test]
@@ -192,20 +194,45 @@ fn egress_jitter_has_the_requested_spread_and_reorder_is_counted() {
     .unwrap();
     let ev = inj.finish();
     let (p10, p50, p90) = quantiles(one_way_ms(&got).iter().map(|x| x - base).collect());
+    // Each datagram's own drawn delay: decision n of the rule is datagram n (only this flow
+    // matches), so the receiver can check every packet against what the kernel drew for it.
+    let errors: Vec<f64> = got
+        .iter()
+        .map(|a| {
+            let want = edt_delay_ns(11, u64::from(a.seq), 50_000_000, 10_000_000, DIST_UNIFORM);
+            a.one_way_ns as f64 / 1e6 - base - want as f64 / 1e6
+        })
+        .collect();
+    let (e10, e50, e90) = quantiles(errors);
     let seen = overtakers(&got);
     let reordered = u(&ev, "/counters/reordered");
+    let k = |q: &str| f(&ev, &format!("/edt/delay/{q}"));
     eprintln!(
-        "edt 50ms±10ms: increase ms p10 {p10:.3} p50 {p50:.3} p90 {p90:.3}; overtakers seen \
-         {seen}, reordered counted {reordered}; kernel histogram {}",
-        ev["edt"]["delay"]
+        "edt 50ms±10ms: increase ms p10 {p10:.3} p50 {p50:.3} p90 {p90:.3}; kernel-applied ms \
+         p10 {:.3} p50 {:.3} p90 {:.3}; observed minus drawn per packet ms p10 {e10:.3} p50 \
+         {e50:.3} p90 {e90:.3}; overtakers seen {seen}, reordered counted {reordered}",
+        k("p10_ms"),
+        k("p50_ms"),
+        k("p90_ms")
     );
     assert_eq!(got.len(), 400);
     for (got, want) in [(p10, 42.0), (p50, 50.0), (p90, 58.0)] {
         assert!(
-            (got - want).abs() <= 2.0,
-            "quantile {got:.3} ms, want {want} ± 2"
+            (got - want).abs() <= 3.0,
+            "observed quantile {got:.3} ms, want {want} ± 3"
         );
     }
+    for (q, want) in [("p10_ms", 42.0), ("p50_ms", 50.0), ("p90_ms", 58.0)] {
+        assert!(
+            (k(q) - want).abs() <= 1.0,
+            "kernel {q} {:.3}, want {want} ± 1",
+            k(q)
+        );
+    }
+    assert!(
+        e50.abs() <= 2.0,
+        "packets arrived {e50:.3} ms (median) off their drawn delay"
+    );
     assert!(
         seen > 50,
         "jitter 20 ms wide over 2 ms gaps must reorder: {seen}"
@@ -362,11 +389,11 @@ fn rate_pacing_holds_the_requested_rate() {
     assert_eq!(
         arrivals.len(),
         n,
-        "300 kB is within the 1 s backlog: nothing dropped"
+        "150 kB is within the 1 s backlog: nothing dropped"
     );
     assert!(
-        (mbit - 8.0).abs() <= 0.4,
-        "{mbit:.3} Mbit/s, requested 8 ± 5%"
+        (mbit - 2.0).abs() <= 0.1,
+        "{mbit:.3} Mbit/s, requested 2 ± 5%"
     );
     assert!(
         ev["backend"].as_str().unwrap().starts_with("edt-fq"),
