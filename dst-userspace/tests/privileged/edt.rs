@@ -290,8 +290,11 @@ fn reorder_with_edt_is_seen_late_and_counted() {
     let seen = overtakers(&got);
     let (applied, reordered) = (u(&ev, "/counters/applied"), u(&ev, "/counters/reordered"));
     eprintln!(
-        "edt reorder 0.2 gap 3: held {applied}, late at receiver {late}, overtakers seen {seen},          reordered counted {reordered}; hold ms {}",
-        ev["edt"]["delay"]
+        "edt reorder 0.2 gap 3: held {applied}, late at receiver {late}, overtakers seen \
+         {seen}, reordered counted {reordered}; hold ms p10 {:.3} p50 {:.3} p90 {:.3}",
+        f(&ev, "/edt/delay/p10_ms"),
+        f(&ev, "/edt/delay/p50_ms"),
+        f(&ev, "/edt/delay/p90_ms")
     );
     assert_eq!(got.len(), 500, "reorder must not lose datagrams");
     assert!(
