@@ -6,6 +6,26 @@ pub const RULE_ACTIVE: u32 = 1 << 0;
 pub const RULE_INGRESS: u32 = 1 << 1;
 /// Match packets leaving the interface (tc egress / cgroup egress).
 pub const RULE_EGRESS: u32 = 1 << 2;
+/// Carry delay / reorder / rate by setting the packet's departure time (EDT: `skb->tstamp`,
+/// enforced by an `fq` qdisc dst installed) instead of redirecting it to the delay line.
+pub const RULE_EDT: u32 = 1 << 3;
+/// With `RULE_EDT` on an ingress rule: redirect the stamped packet to the `ifb` device (with
+/// `fq`) named by [`NetRule::edt_ifb`], which holds it until its departure time.
+pub const RULE_EDT_IFB: u32 = 1 << 4;
+
+/// Number of histogram buckets of applied EDT delays per rule.
+pub const EDT_HIST_BUCKETS: u32 = 256;
+/// The furthest departure time an EDT rule may set, ahead of now; packets that would leave
+/// later are dropped and counted (`edt_dropped`). dst configures `fq`'s horizon above it.
+pub const EDT_HORIZON_NS: u64 = 9_000_000_000;
+/// `fq` horizon dst configures (drop beyond it), above [`EDT_HORIZON_NS`].
+pub const FQ_HORIZON_US: u32 = 10_000_000;
+/// Rate pacing: traffic queued beyond this much sending time is dropped (like tbf's limit).
+pub const EDT_RATE_MAX_BACKLOG_NS: u64 = 1_000_000_000;
+/// Salt of the stream of per-packet flow hashes EDT gives delayed packets (see `Verdict::Edt`).
+pub const SPREAD_SALT: u64 = 0x7370_7265_6164_5f68;
+/// Salt of the delay draw stream (kept apart from the kernel's apply/pass stream).
+pub const DELAY_SALT: u64 = 0x6465_6c61_795f_6473;
 
 /// Drop the packet with `probability`.
 pub const ACTION_DROP: u32 = 1;
@@ -51,8 +71,10 @@ pub struct NetRule {
     pub ifindex: u32,
     /// IP protocol number (6 tcp, 17 udp, 1 icmp); 0 = any.
     pub proto: u8,
+    /// EDT delay histogram: bucket = applied delay ns >> `hist_shift`.
+    pub hist_shift: u8,
     /// Explicit padding.
-    pub _pad0: [u8; 3],
+    pub _pad0: [u8; 2],
     /// IPv4 source address (network order) after masking with `src_mask`.
     pub src_addr: u32,
     /// IPv4 source mask (network order); 0 = any.
@@ -85,8 +107,12 @@ pub struct NetRule {
     pub seed: u64,
     /// cgroup v2 id the packet's socket must belong to; 0 = any.
     pub cgroup_id: u64,
+    /// With `RULE_EDT_IFB`: ifindex of the ifb device (with `fq`) that carries ingress delay.
+    pub edt_ifb: u32,
+    /// Explicit padding.
+    pub _pad1: u32,
 }
-const _: () = assert!(core::mem::size_of::<NetRule>() == 96);
+const _: () = assert!(core::mem::size_of::<NetRule>() == 104);
 
 /// Counters of one rule, one copy per CPU; userspace sums them (and takes min/max of times).
 #[repr(C)]
@@ -114,8 +140,114 @@ pub struct NetCounters {
     pub first_applied_ns: u64,
     /// CLOCK_MONOTONIC ns of the last applied packet on this CPU.
     pub last_applied_ns: u64,
+    /// EDT: packets dropped because their departure would be beyond the horizon (rate backlog
+    /// over [`EDT_RATE_MAX_BACKLOG_NS`], or a delay over [`EDT_HORIZON_NS`]).
+    pub edt_dropped: u64,
 }
-const _: () = assert!(core::mem::size_of::<NetCounters>() == 88);
+const _: () = assert!(core::mem::size_of::<NetCounters>() == 96);
+
+/// Key of the per-flow EDT state: the 5-tuple and the rule slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EdtFlowKey {
+    /// Source address (network order).
+    pub src: u32,
+    /// Destination address (network order).
+    pub dst: u32,
+    /// Source port (host order).
+    pub sport: u16,
+    /// Destination port (host order).
+    pub dport: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// Explicit padding.
+    pub _pad0: u8,
+    /// Rule slot.
+    pub slot: u16,
+}
+const _: () = assert!(core::mem::size_of::<EdtFlowKey>() == 16);
+
+/// Per-flow EDT state: the latest departure time given to a packet of the flow (a packet given
+/// an earlier departure overtakes an earlier packet of its flow — `fq` sends each flow in
+/// departure order — and is counted as `reordered`), and the flow's packet spacing, which
+/// sizes a reorder hold of `gap` packets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EdtFlow {
+    /// Latest departure time (CLOCK_MONOTONIC ns) of the flow so far.
+    pub max_tstamp_ns: u64,
+    /// When the previous packet of the flow was seen.
+    pub last_seen_ns: u64,
+    /// Moving average of the spacing between the flow's packets (ns, weight 1/8).
+    pub spacing_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<EdtFlow>() == 24);
+
+/// EDT delay for decision `n` of a rule: `base ± jitter` (uniform) or normal with mean `base`
+/// and standard deviation `jitter` (sum of 12 uniforms, Irwin–Hall), clipped at 0. Integer
+/// arithmetic only, shared by the kernel and the unit tests.
+#[inline(always)]
+pub fn edt_delay_ns(seed: u64, n: u64, base: u64, jitter: u64, dist: u32) -> u64 {
+    if jitter == 0 {
+        return base;
+    }
+    let s = seed ^ DELAY_SALT;
+    if dist == DIST_NORMAL {
+        let mut sum: i64 = 0;
+        let mut k = 0u64;
+        while k < 6 {
+            let d = draw(s, n.wrapping_mul(6).wrapping_add(k));
+            sum += i64::from(d & 0xffff) + i64::from(d >> 16);
+            k += 1;
+        }
+        // 12 uniforms on 0..65536: mean 6*65535, standard deviation ~65536.
+        let z = 2 * sum - 12 * 65_535;
+        let off = (z * (jitter.min(1 << 36) as i64)) >> 17;
+        let d = base as i64 + off;
+        if d < 0 { 0 } else { d as u64 }
+    } else {
+        let d = u64::from(draw(s, n));
+        let off = ((d >> 8) * (2 * jitter.min(1 << 36))) >> 24;
+        (base + off).saturating_sub(jitter)
+    }
+}
+
+/// EDT reorder hold for `gap` later packets at the flow's `spacing_ns`: just over `gap`
+/// spacings (so exactly about `gap` packets overtake), at most `max_hold_ns`; `max_hold_ns`
+/// when the spacing is unknown yet.
+#[inline(always)]
+pub fn reorder_hold_ns(gap: u64, spacing_ns: u64, max_hold_ns: u64) -> u64 {
+    if spacing_ns == 0 {
+        return max_hold_ns;
+    }
+    // Bounded operands instead of saturating_mul (no 128-bit multiply in BPF).
+    let (gap, spacing_ns) = (gap.min(1 << 16), spacing_ns.min(1 << 40));
+    let hold = gap * spacing_ns + spacing_ns / 2;
+    if hold > max_hold_ns {
+        max_hold_ns
+    } else {
+        hold
+    }
+}
+
+/// Next moving average (weight 1/8) of a flow's packet spacing.
+#[inline(always)]
+pub fn next_spacing_ns(avg: u64, sample: u64) -> u64 {
+    if avg == 0 {
+        sample
+    } else {
+        avg - avg / 8 + sample / 8
+    }
+}
+
+/// EDT pacing: the time a packet of `len` bytes needs on a link of `bits_per_sec`.
+#[inline(always)]
+pub fn pacing_ns(len: u32, bits_per_sec: u64) -> u64 {
+    if bits_per_sec == 0 {
+        return 0;
+    }
+    u64::from(len) * 8_000_000_000 / bits_per_sec
+}
 
 /// The delay-line TAP devices serving one attached interface (key: its ifindex): matched
 /// packets of delay-line actions are redirected to the TAP of their direction.
@@ -185,10 +317,15 @@ mod pod {
     unsafe impl aya::Pod for super::RuleSeq {}
     unsafe impl aya::Pod for super::DelayTaps {}
     unsafe impl aya::Pod for super::TapReturn {}
+    unsafe impl aya::Pod for super::EdtFlowKey {}
+    unsafe impl aya::Pod for super::EdtFlow {}
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
     use super::*;
 
     #[test]
@@ -199,6 +336,61 @@ mod tests {
         let hits = (0..100_000u64).filter(|&n| decide(t, draw(42, n))).count();
         // Binomial(100000, 0.3): sd ≈ 145, so ±1000 is ~7 sd.
         assert!((29_000..31_000).contains(&hits), "hits {hits}");
+    }
+
+    fn quantile(v: &mut [u64], p: f64) -> f64 {
+        v.sort_unstable();
+        v[((v.len() - 1) as f64 * p).round() as usize] as f64
+    }
+
+    #[test]
+    fn edt_uniform_delay_spans_the_band() {
+        let ms = 1_000_000u64;
+        let mut v: Vec<u64> = (0..20_000)
+            .map(|n| edt_delay_ns(9, n, 50 * ms, 10 * ms, DIST_UNIFORM))
+            .collect();
+        assert!(v.iter().all(|&d| (40 * ms..=60 * ms).contains(&d)));
+        // Uniform 40..60 ms: p10 = 42, p50 = 50, p90 = 58.
+        for (p, want) in [(0.1, 42.0), (0.5, 50.0), (0.9, 58.0)] {
+            let got = quantile(&mut v, p) / ms as f64;
+            assert!((got - want).abs() < 0.3, "p{p}: {got} ms, want {want}");
+        }
+        assert_eq!(edt_delay_ns(9, 3, 7, 0, DIST_UNIFORM), 7);
+    }
+
+    #[test]
+    fn edt_normal_delay_has_the_asked_spread() {
+        let ms = 1_000_000u64;
+        let mut v: Vec<u64> = (0..20_000)
+            .map(|n| edt_delay_ns(4, n, 50 * ms, 10 * ms, DIST_NORMAL))
+            .collect();
+        let mean = v.iter().sum::<u64>() as f64 / v.len() as f64 / ms as f64;
+        assert!((mean - 50.0).abs() < 0.4, "mean {mean}");
+        // Normal(50, 10): p10 = 37.2, p90 = 62.8.
+        let (p10, p90) = (quantile(&mut v, 0.1) / 1e6, quantile(&mut v, 0.9) / 1e6);
+        assert!(
+            (p10 - 37.2).abs() < 0.6 && (p90 - 62.8).abs() < 0.6,
+            "{p10} {p90}"
+        );
+        // Clipped at zero.
+        assert!((0..1000).all(|n| edt_delay_ns(1, n, 0, 10 * ms, DIST_NORMAL) < 60 * ms));
+    }
+
+    #[test]
+    fn reorder_hold_covers_gap_packets() {
+        let ms = 1_000_000;
+        assert_eq!(reorder_hold_ns(3, 2 * ms, 500 * ms), 7 * ms);
+        assert_eq!(reorder_hold_ns(3, 0, 500 * ms), 500 * ms);
+        assert_eq!(reorder_hold_ns(3, 400 * ms, 500 * ms), 500 * ms);
+        assert_eq!(next_spacing_ns(0, 8), 8);
+        assert_eq!(next_spacing_ns(800, 0), 700);
+    }
+
+    #[test]
+    fn pacing_time_per_packet() {
+        // 1500 bytes at 12 Mbit/s = 1 ms.
+        assert_eq!(pacing_ns(1500, 12_000_000), 1_000_000);
+        assert_eq!(pacing_ns(1500, 0), 0);
     }
 
     #[test]

@@ -7,14 +7,16 @@
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray},
 };
 use dst_common::{
     MAX_NET_RULES,
     net::{
         ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
-        ACTION_REORDER, DelayTaps, NetCounters, NetRule, RULE_ACTIVE, RULE_EGRESS, RULE_INGRESS,
-        RuleSeq, TapReturn, decide, draw,
+        ACTION_REORDER, DelayTaps, EDT_HIST_BUCKETS, EDT_HORIZON_NS, EDT_RATE_MAX_BACKLOG_NS,
+        EdtFlow, EdtFlowKey, NetCounters, NetRule, RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB,
+        RULE_EGRESS, RULE_INGRESS, RuleSeq, SPREAD_SALT, TapReturn, decide, draw, edt_delay_ns,
+        next_spacing_ns, pacing_ns, reorder_hold_ns,
     },
 };
 
@@ -53,6 +55,19 @@ pub static TAPS: HashMap<u32, DelayTaps> = HashMap::with_max_entries(64, 0);
 #[map(name = "DST_NET_TAP_RETURN")]
 pub static TAP_RETURN: HashMap<u32, TapReturn> = HashMap::with_max_entries(128, 0);
 
+/// EDT: histogram of applied delays, per CPU, key = slot * EDT_HIST_BUCKETS + bucket.
+#[map(name = "DST_NET_EDT_HIST")]
+pub static EDT_HIST: PerCpuArray<u64> =
+    PerCpuArray::with_max_entries(MAX_NET_RULES * EDT_HIST_BUCKETS, 0);
+
+/// EDT rate pacing: the next free departure time (CLOCK_MONOTONIC ns) per rule slot.
+#[map(name = "DST_NET_EDT_PACE")]
+pub static EDT_PACE: Array<u64> = Array::with_max_entries(MAX_NET_RULES, 0);
+
+/// EDT: latest departure time given per flow and rule (reorder accounting).
+#[map(name = "DST_NET_EDT_FLOWS")]
+pub static EDT_FLOWS: LruHashMap<EdtFlowKey, EdtFlow> = LruHashMap::with_max_entries(16_384, 0);
+
 /// What the caller should do with the packet.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -66,6 +81,134 @@ pub enum Verdict {
     Duplicate,
     /// Flip a bit of the last payload byte, then let the packet continue.
     Corrupt,
+    /// EDT: set the departure time (CLOCK_MONOTONIC ns, delivery-mono) and let the packet
+    /// continue, or redirect it to `ifb` (non-zero) whose `fq` holds it until then.
+    Edt {
+        /// Departure time.
+        tstamp: u64,
+        /// ifb device for ingress delay (0 = none: egress, the device's own fq).
+        ifb: u32,
+        /// Non-zero: set the packet's flow hash to this. fq holds a whole flow until the
+        /// departure it is waiting for, so a packet given an earlier departure than one already
+        /// waiting would wait too; with its own hash, a packet of a socket fq classifies by
+        /// hash (unconnected UDP, orphaned packets, ifb) is its own fq flow and leaves at its
+        /// own time. Connected sockets (TCP) are classified by socket and keep that wait.
+        hash: u32,
+    },
+}
+
+#[inline(always)]
+fn is_edt(rule: &NetRule) -> bool {
+    rule.flags & RULE_EDT != 0
+        && (rule.action == ACTION_DELAY
+            || rule.action == ACTION_REORDER
+            || rule.action == ACTION_RATE)
+}
+
+/// The EDT state of `flow` under rule `slot`, created on first use; the flow's packet spacing
+/// is updated with this packet seen at `now`.
+#[inline(always)]
+fn edt_flow(slot: u32, flow: &Flow, now: u64) -> Option<*mut EdtFlow> {
+    let key = EdtFlowKey {
+        src: flow.src,
+        dst: flow.dst,
+        sport: flow.sport,
+        dport: flow.dport,
+        proto: flow.proto,
+        _pad0: 0,
+        slot: slot as u16,
+    };
+    if let Some(f) = EDT_FLOWS.get_ptr_mut(&key) {
+        // SAFETY: valid map value for the program's duration; a racing CPU can only make the
+        // state slightly stale (accounting and hold sizing, not memory safety).
+        let st = unsafe { &mut *f };
+        if st.last_seen_ns != 0 && now > st.last_seen_ns {
+            st.spacing_ns = next_spacing_ns(st.spacing_ns, now - st.last_seen_ns);
+        }
+        st.last_seen_ns = now;
+        return Some(f);
+    }
+    let _ = EDT_FLOWS.insert(
+        &key,
+        &EdtFlow {
+            max_tstamp_ns: 0,
+            last_seen_ns: now,
+            spacing_ns: 0,
+        },
+        0,
+    );
+    EDT_FLOWS.get_ptr_mut(&key)
+}
+
+/// Records departure `tstamp` in the flow's state; true when it is earlier than a departure
+/// already given to an earlier packet of the flow (it overtakes that packet: fq sends each flow
+/// in departure order).
+#[inline(always)]
+fn edt_overtakes(st: Option<*mut EdtFlow>, tstamp: u64) -> bool {
+    let Some(f) = st else { return false };
+    // SAFETY: pointer from `edt_flow`, valid for the program's duration.
+    let f = unsafe { &mut *f };
+    if tstamp < f.max_tstamp_ns {
+        true
+    } else {
+        f.max_tstamp_ns = tstamp;
+        false
+    }
+}
+
+/// Counts an applied EDT delay in the rule's histogram.
+#[inline(always)]
+fn edt_hist(slot: u32, shift: u8, delay: u64) {
+    let mut b = delay >> (shift & 63);
+    if b >= u64::from(EDT_HIST_BUCKETS) {
+        b = u64::from(EDT_HIST_BUCKETS) - 1;
+    }
+    if let Some(h) = EDT_HIST.get_ptr_mut(slot * EDT_HIST_BUCKETS + b as u32) {
+        // SAFETY: per-CPU slot of this CPU.
+        unsafe { *h += 1 };
+    }
+}
+
+/// The departure delay of an applied EDT rule, or None when it would exceed the horizon (the
+/// packet is dropped).
+#[inline(always)]
+fn edt_delay(
+    rule: &NetRule,
+    slot: u32,
+    n: u64,
+    now: u64,
+    len: u32,
+    st: Option<*mut EdtFlow>,
+) -> Option<u64> {
+    match rule.action {
+        ACTION_DELAY => {
+            let d = edt_delay_ns(rule.seed, n, rule.param1, rule.param2, rule.param3);
+            if d > EDT_HORIZON_NS { None } else { Some(d) }
+        }
+        // Held for about `gap` of the flow's packet spacings: that many later packets of the
+        // flow leave first (the maximum hold while the spacing is unknown).
+        ACTION_REORDER => {
+            // SAFETY: pointer from `edt_flow`, valid for the program's duration.
+            let spacing = st.map_or(0, |f| unsafe { (*f).spacing_ns });
+            Some(reorder_hold_ns(
+                rule.param2,
+                spacing,
+                rule.param1.min(EDT_HORIZON_NS),
+            ))
+        }
+        _ => {
+            let p = EDT_PACE.get_ptr_mut(slot)?;
+            // SAFETY: valid map value; concurrent CPUs may race on it, which only loosens the
+            // pacing by one packet (no memory unsafety).
+            let next = unsafe { &mut *p };
+            let t = if *next > now { *next } else { now };
+            if t - now > EDT_RATE_MAX_BACKLOG_NS {
+                return None;
+            }
+            *next = t + pacing_ns(len, rule.param1);
+            Some(t - now)
+        }
+    }
 }
 
 /// The delay-line TAP for packets seen on `ifindex` in `dir` (0 = none installed).
@@ -135,9 +278,17 @@ fn matches(rule: &NetRule, flow: &Flow, dir: Direction, ifindex: u32, cgroup_id:
         && (rule.cgroup_id == 0 || rule.cgroup_id == cgroup_id)
 }
 
-/// Runs the packet through every live rule and returns what to do with it.
+/// Runs the packet through every live rule and returns what to do with it. `tstamp` is the
+/// packet's current delivery-mono departure time (0 = none); EDT never makes it earlier.
 #[inline(always)]
-pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: u32) -> Verdict {
+pub fn evaluate(
+    flow: &Flow,
+    dir: Direction,
+    ifindex: u32,
+    cgroup_id: u64,
+    len: u32,
+    tstamp: u64,
+) -> Verdict {
     let limit = match CONFIG.get(0) {
         Some(n) => *n,
         None => return Verdict::Pass,
@@ -184,12 +335,47 @@ pub fn evaluate(flow: &Flow, dir: Direction, ifindex: u32, cgroup_id: u64, len: 
             Some(s) => fetch_add(s.cast(), 1),
             None => 0,
         };
+        let edt = is_edt(rule);
+        let st = if edt { edt_flow(i, flow, now) } else { None };
         if !decide(rule.probability, draw(rule.seed, n)) {
             c.passed += 1;
+            if edt && edt_overtakes(st, if tstamp > now { tstamp } else { now }) {
+                c.reordered += 1;
+            }
             continue;
         }
         let verdict = match rule.action {
             ACTION_DROP => Verdict::Drop,
+            _ if edt => match edt_delay(rule, i, n, now, len, st) {
+                Some(d) => {
+                    let at = now + d;
+                    let at = if tstamp > at { tstamp } else { at };
+                    edt_hist(i, rule.hist_shift, at - now);
+                    c.delayed += 1;
+                    if edt_overtakes(st, at) {
+                        c.reordered += 1;
+                    }
+                    let ifb = match dir {
+                        Direction::Ingress if rule.flags & RULE_EDT_IFB != 0 => rule.edt_ifb,
+                        _ => 0,
+                    };
+                    // Rate pacing keeps departures in order: no need for a flow of its own.
+                    let hash = if rule.action == ACTION_RATE {
+                        0
+                    } else {
+                        draw(rule.seed ^ SPREAD_SALT, n) | 1
+                    };
+                    Verdict::Edt {
+                        tstamp: at,
+                        ifb,
+                        hash,
+                    }
+                }
+                None => {
+                    c.edt_dropped += 1;
+                    Verdict::Drop
+                }
+            },
             ACTION_DELAY | ACTION_REORDER | ACTION_RATE => {
                 let tap = tap_for(ifindex, dir);
                 if tap == 0 {

@@ -10,9 +10,42 @@ use netlink_packet_core::{
 use netlink_packet_route::{
     RouteNetlinkMessage,
     link::LinkAttribute,
-    tc::{TcAttribute, TcHandle, TcMessage},
+    tc::{TcAttribute, TcHandle, TcMessage, TcOption},
 };
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth};
+use rtnetlink::{Handle, LinkBridge, LinkIfb, LinkUnspec, LinkVeth};
+
+/// `fq` options (include/uapi/linux/pkt_sched.h, `TCA_FQ_*`); netlink-packet-route has no typed
+/// fq options, so they are emitted as raw attributes.
+const TCA_FQ_PLIMIT: u16 = 1;
+const TCA_FQ_FLOW_PLIMIT: u16 = 2;
+const TCA_FQ_ORPHAN_MASK: u16 = 10;
+const TCA_FQ_HORIZON: u16 = 14;
+const TCA_FQ_HORIZON_DROP: u16 = 15;
+
+/// Settings of an `fq` qdisc dst installs for EDT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FqOptions {
+    /// Packets queued at most (all flows).
+    pub limit: u32,
+    /// Packets queued at most per flow.
+    pub flow_limit: u32,
+    /// Departure times further ahead than this are dropped (`drop`) or capped to it.
+    pub horizon_us: u32,
+    /// Drop (true) or cap (false) beyond the horizon.
+    pub horizon_drop: bool,
+    /// Mask applied to the flow hash of packets fq classifies by hash (more bits: fewer
+    /// unrelated packets share a flow).
+    pub orphan_mask: u32,
+}
+
+/// The root qdisc of an interface as the kernel reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RootQdisc {
+    /// Qdisc kind (`noqueue`, `pfifo_fast`, `mq`, `fq`, ...).
+    pub kind: String,
+    /// Its handle; major 0 means the kernel attached it by default (nobody configured it).
+    pub handle: TcHandle,
+}
 
 /// Errors of netlink operations.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +176,13 @@ impl Netlink {
             .map_err(req(format!("creating veth {a}/{b}")))
     }
 
+    /// Creates an `ifb` device.
+    pub fn add_ifb(&self, name: &str) -> Result<(), NetlinkError> {
+        self.rt
+            .block_on(self.handle.link().add(LinkIfb::new(name).build()).execute())
+            .map_err(req(format!("creating ifb device {name} (modprobe ifb)")))
+    }
+
     /// Creates a bridge.
     pub fn add_bridge(&self, name: &str) -> Result<(), NetlinkError> {
         self.rt
@@ -247,6 +287,57 @@ impl Netlink {
             NLM_F_CREATE | NLM_F_EXCL,
             format!("adding root qdisc {kind} on ifindex {index}"),
         )
+    }
+
+    /// Adds a root `fq` qdisc with `opts`; fails if a root qdisc other than the kernel's default
+    /// is present.
+    pub fn add_root_fq(&self, index: u32, opts: FqOptions) -> Result<(), NetlinkError> {
+        let mut msg = TcMessage::with_index(index as i32);
+        msg.header.parent = TcHandle::ROOT;
+        msg.header.handle = TcHandle { major: 0, minor: 0 };
+        msg.attributes.push(TcAttribute::Kind("fq".to_string()));
+        let u32_opt =
+            |kind: u16, v: u32| TcOption::Other(DefaultNla::new(kind, v.to_ne_bytes().to_vec()));
+        msg.attributes.push(TcAttribute::Options(vec![
+            u32_opt(TCA_FQ_PLIMIT, opts.limit),
+            u32_opt(TCA_FQ_FLOW_PLIMIT, opts.flow_limit),
+            u32_opt(TCA_FQ_ORPHAN_MASK, opts.orphan_mask),
+            u32_opt(TCA_FQ_HORIZON, opts.horizon_us),
+            TcOption::Other(DefaultNla::new(
+                TCA_FQ_HORIZON_DROP,
+                vec![u8::from(opts.horizon_drop)],
+            )),
+        ]));
+        self.tc_request(
+            RouteNetlinkMessage::NewQueueDiscipline(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            format!("adding root qdisc fq on ifindex {index}"),
+        )
+    }
+
+    /// The root qdisc of the interface, if the kernel reports one.
+    pub fn root_qdisc(&self, index: u32) -> Result<Option<RootQdisc>, NetlinkError> {
+        self.rt.block_on(async {
+            let handle = self.handle.clone();
+            let msgs: Vec<TcMessage> = handle
+                .qdisc()
+                .get()
+                .index(index as i32)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(req(format!("listing qdiscs of ifindex {index}")))?;
+            Ok(msgs
+                .into_iter()
+                .filter(|m| m.header.index == index as i32 && m.header.parent == TcHandle::ROOT)
+                .find_map(|m| {
+                    let handle = m.header.handle;
+                    m.attributes.into_iter().find_map(|a| match a {
+                        TcAttribute::Kind(kind) => Some(RootQdisc { kind, handle }),
+                        _ => None,
+                    })
+                }))
+        })
     }
 
     /// Deletes the root qdisc of the interface.

@@ -5,7 +5,7 @@
 
 use aya_ebpf::{
     bindings::{BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_UNSPEC},
-    helpers::bpf_redirect,
+    helpers::{bpf_redirect, bpf_set_hash, bpf_skb_set_tstamp},
     macros::{cgroup_skb, classifier},
     programs::{SkBuffContext, TcContext},
 };
@@ -18,6 +18,10 @@ use dst_ebpf::{
 /// "Not mine / let it go on": TCX_NEXT under TCX, "continue" for cls_bpf. Programs attached
 /// after dst's still see the packet (TC_ACT_OK would end the TCX chain and skip them).
 const NEXT: i32 = TC_ACT_UNSPEC;
+
+/// `BPF_SKB_TSTAMP_DELIVERY_MONO` (uapi bpf.h): the tstamp is a CLOCK_MONOTONIC departure time.
+/// (aya-ebpf's bindings put it in an anonymous module.)
+const BPF_SKB_TSTAMP_DELIVERY_MONO: u32 = 1;
 
 #[classifier]
 pub fn dst_tc_ingress(ctx: TcContext) -> i32 {
@@ -61,8 +65,32 @@ fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
     let Some(flow) = parse_ipv4(ctx, ETH_HLEN) else {
         return NEXT;
     };
-    match evaluate(&flow, dir, ifindex, 0, ctx.len()) {
+    // SAFETY: as above.
+    let (tstamp, tstamp_type) = unsafe { ((*ctx.skb.skb).tstamp, (*ctx.skb.skb).tstamp_type) };
+    // Only a delivery-mono tstamp is a departure time (TCP's EDT); others are receive times.
+    let departure = if u32::from(tstamp_type) == BPF_SKB_TSTAMP_DELIVERY_MONO {
+        tstamp
+    } else {
+        0
+    };
+    match evaluate(&flow, dir, ifindex, 0, ctx.len(), departure) {
         Verdict::Pass => NEXT,
+        Verdict::Edt { tstamp, ifb, hash } => {
+            if hash != 0 {
+                // SAFETY: ctx.skb.skb is the live skb.
+                unsafe { bpf_set_hash(ctx.skb.skb, hash) };
+            }
+            // The helper (not a plain field write) marks the time delivery-mono, which fq on
+            // this device or on the ifb honours and which survives the redirect.
+            // SAFETY: ctx.skb.skb is the live skb.
+            unsafe { bpf_skb_set_tstamp(ctx.skb.skb, tstamp, BPF_SKB_TSTAMP_DELIVERY_MONO) };
+            if ifb == 0 {
+                NEXT
+            } else {
+                // SAFETY: helper without memory arguments.
+                unsafe { bpf_redirect(ifb, 0) as i32 }
+            }
+        }
         Verdict::Drop => TC_ACT_SHOT,
         // SAFETY: helper without memory arguments.
         Verdict::DelayLine(tap) => unsafe { bpf_redirect(tap, 0) as i32 },
@@ -113,7 +141,7 @@ fn try_cgroup(ctx: &SkBuffContext, dir: Direction) -> i32 {
     // SAFETY: ctx.skb points at the live __sk_buff for the duration of the program.
     let ifindex = unsafe { (*ctx.skb.skb).ifindex };
     // cgroup_skb can only drop; userspace refuses other actions for cgroup-only targets.
-    match evaluate(&flow, dir, ifindex, 0, ctx.len()) {
+    match evaluate(&flow, dir, ifindex, 0, ctx.len(), 0) {
         Verdict::Drop => 0,
         _ => 1,
     }

@@ -18,8 +18,8 @@ use std::{
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use dst_common::net::{
-    ACTION_DELAY, ACTION_RATE, ACTION_REORDER, DIST_NORMAL, NetCounters, NetRule, RULE_EGRESS,
-    RULE_INGRESS, RuleSeq, draw,
+    ACTION_DELAY, ACTION_RATE, ACTION_REORDER, DELAY_SALT, DIST_NORMAL, NetCounters, NetRule,
+    RULE_EGRESS, RULE_INGRESS, RuleSeq, draw,
 };
 use serde::Serialize;
 
@@ -27,9 +27,6 @@ use super::{spec::monotonic_ns, tap::Tap};
 
 /// Rate-limited traffic queued beyond this much sending time is tail-dropped (like tbf).
 const RATE_MAX_BACKLOG_NS: u64 = 1_000_000_000;
-/// Salt of the delay draw stream (kept apart from the kernel's apply/pass stream).
-const DELAY_SALT: u64 = 0x6465_6c61_795f_6473;
-
 /// What the delay line did for one fault.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct DelayStats {
@@ -93,6 +90,53 @@ impl Histogram {
             max_ms: max,
             mean_ms: v.iter().sum::<f64>() / v.len() as f64,
             buckets,
+        })
+    }
+}
+
+impl Histogram {
+    /// Summarises a bucketed histogram: `counts[i]` delays in `[i * width, (i + 1) * width)` ns,
+    /// each taken at its bucket's midpoint (None when empty). Used for EDT, whose kernel
+    /// program counts buckets instead of keeping samples.
+    pub fn from_buckets(counts: &[u64], width_ns: u64) -> Option<Self> {
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let mid = |i: usize| (i as f64 + 0.5) * width_ns as f64 / 1e6;
+        let q = |p: f64| {
+            let rank = ((total - 1) as f64 * p).round() as u64;
+            let mut seen = 0;
+            for (i, &c) in counts.iter().enumerate() {
+                seen += c;
+                if seen > rank {
+                    return mid(i);
+                }
+            }
+            mid(counts.len() - 1)
+        };
+        let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
+        let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+        let mean = counts
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| mid(i) * c as f64)
+            .sum::<f64>()
+            / total as f64;
+        Some(Self {
+            count: total,
+            min_ms: mid(first),
+            p10_ms: q(0.1),
+            p50_ms: q(0.5),
+            p90_ms: q(0.9),
+            max_ms: mid(last),
+            mean_ms: mean,
+            buckets: counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c > 0)
+                .map(|(i, &c)| ((i + 1) as f64 * width_ns as f64 / 1e6, c))
+                .collect(),
         })
     }
 }
@@ -530,6 +574,21 @@ mod tests {
         let sd = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / d.len() as f64).sqrt();
         assert!((mean - 50.0).abs() < 0.5, "mean {mean}");
         assert!((sd - 10.0).abs() < 0.5, "sd {sd}");
+    }
+
+    #[test]
+    fn bucketed_histogram_quantiles() {
+        // 10 delays in each 1 ms bucket from 40 to 59 ms.
+        let mut counts = vec![0u64; 256];
+        for c in &mut counts[40..60] {
+            *c = 10;
+        }
+        let h = Histogram::from_buckets(&counts, 1_000_000).unwrap();
+        assert_eq!(h.count, 200);
+        assert_eq!((h.min_ms, h.max_ms), (40.5, 59.5));
+        assert_eq!((h.p10_ms, h.p50_ms, h.p90_ms), (42.5, 50.5, 57.5));
+        assert!((h.mean_ms - 50.0).abs() < 1e-9);
+        assert!(Histogram::from_buckets(&[0; 4], 1).is_none());
     }
 
     #[test]

@@ -16,12 +16,14 @@ use aya::{
 };
 use dst_common::{
     MAX_NET_RULES,
-    net::{DelayTaps, NetCounters, NetRule, PREFILTER_MAX_PORTS, RuleSeq, TapReturn},
+    net::{
+        DelayTaps, EDT_HIST_BUCKETS, NetCounters, NetRule, PREFILTER_MAX_PORTS, RuleSeq, TapReturn,
+    },
 };
 use serde::Serialize;
 
 use super::{
-    delayline::{self, DelayLine, SharedRules},
+    delayline::{self, DelayLine, Histogram, SharedRules},
     spec::{Direction, NetFault, SpecError},
     tap::Tap,
 };
@@ -113,6 +115,8 @@ pub struct RuleEvidence {
     pub bytes: u64,
     /// Packets that matched after expiry (let through).
     pub expired: u64,
+    /// EDT: packets dropped because their departure was beyond the horizon.
+    pub edt_dropped: u64,
     /// CLOCK_MONOTONIC ns of the first applied packet.
     pub first_applied_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns of the last applied packet.
@@ -137,6 +141,7 @@ impl RuleEvidence {
             e.corrupted += c.corrupted;
             e.bytes += c.bytes;
             e.expired += c.expired;
+            e.edt_dropped += c.edt_dropped;
             if c.first_applied_ns != 0 {
                 e.first_applied_ns = Some(
                     e.first_applied_ns
@@ -166,6 +171,8 @@ pub struct NetEngine {
     wildcard: u64,
     /// Mirror of the non-zero DST_NET_PORTMASK entries.
     port_masks: std::collections::BTreeMap<u16, u64>,
+    /// EDT histogram scale of each slot's rule (kept after the rule is cleared).
+    hist_shift: [u8; MAX_NET_RULES as usize],
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
@@ -192,6 +199,7 @@ impl NetEngine {
             delay_lines: Vec::new(),
             wildcard: 0,
             port_masks: std::collections::BTreeMap::new(),
+            hist_shift: [0; MAX_NET_RULES as usize],
         })
     }
 
@@ -495,6 +503,26 @@ impl NetEngine {
                 .map_err(map_err("DST_NET_SEQ"))?;
         seq.set(slot, RuleSeq::default(), 0)
             .map_err(map_err("DST_NET_SEQ"))?;
+        let mut pace: Array<&mut MapData, u64> =
+            Array::try_from(self.bpf.map_mut("DST_NET_EDT_PACE").expect("map in object"))
+                .map_err(map_err("DST_NET_EDT_PACE"))?;
+        pace.set(slot, 0, 0).map_err(map_err("DST_NET_EDT_PACE"))?;
+        if rule.flags & dst_common::net::RULE_EDT != 0 {
+            let mut hist: PerCpuArray<&mut MapData, u64> =
+                PerCpuArray::try_from(self.bpf.map_mut("DST_NET_EDT_HIST").expect("map in object"))
+                    .map_err(map_err("DST_NET_EDT_HIST"))?;
+            for b in 0..EDT_HIST_BUCKETS {
+                let zero = aya::maps::PerCpuValues::try_from(vec![0u64; ncpu]).map_err(|e| {
+                    NetError::Map {
+                        map: "DST_NET_EDT_HIST",
+                        source: aya::maps::MapError::IoError(e),
+                    }
+                })?;
+                hist.set(slot * EDT_HIST_BUCKETS + b, zero, 0)
+                    .map_err(map_err("DST_NET_EDT_HIST"))?;
+            }
+        }
+        self.hist_shift[slot as usize] = rule.hist_shift;
         self.write_rule(slot, rule)
     }
 
@@ -535,6 +563,22 @@ impl NetEngine {
             Array::try_from(self.bpf.map("DST_NET_RULES").expect("map in object"))
                 .map_err(map_err("DST_NET_RULES"))?;
         rules.get(&slot, 0).map_err(map_err("DST_NET_RULES"))
+    }
+
+    /// The delays EDT gave the packets of `slot` (None when it delayed none).
+    pub fn edt_histogram(&self, slot: u32) -> Result<Option<Histogram>, NetError> {
+        let hist: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(self.bpf.map("DST_NET_EDT_HIST").expect("map in object"))
+                .map_err(map_err("DST_NET_EDT_HIST"))?;
+        let mut counts = vec![0u64; EDT_HIST_BUCKETS as usize];
+        for (b, c) in counts.iter_mut().enumerate() {
+            let v = hist
+                .get(&(slot * EDT_HIST_BUCKETS + b as u32), 0)
+                .map_err(map_err("DST_NET_EDT_HIST"))?;
+            *c = v.iter().sum();
+        }
+        let width = 1u64 << self.hist_shift.get(slot as usize).copied().unwrap_or(0);
+        Ok(Histogram::from_buckets(&counts, width))
     }
 
     /// Current counters of `slot`, summed over CPUs.

@@ -4,7 +4,23 @@
 
 use serde::Serialize;
 
-use super::{delayline::DelayStats, engine::RuleEvidence};
+use super::{
+    delayline::{DelayStats, Histogram},
+    engine::RuleEvidence,
+    fq::FqReport,
+};
+
+/// What the EDT backend did for one fault.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct EdtStats {
+    /// Distribution of the departure delays the kernel program set (bucketed in the kernel).
+    pub delay: Option<Histogram>,
+    /// The root qdiscs dst installed fq on (or found fq on), and what it restored.
+    pub fq: Vec<FqReport>,
+    /// The ifb device that carried ingress delay, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ifb: Option<String>,
+}
 
 /// The window a fault was live in, CLOCK_MONOTONIC ns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -34,7 +50,7 @@ pub struct Evidence {
     pub id: String,
     /// The fault as the user asked for it.
     pub spec: serde_json::Value,
-    /// The backend that carried it (`tcx`, `tc clsact`, `cgroup_skb`, `delay line (tap)` ...).
+    /// The backend that carried it (`tcx`, `tc clsact`, `cgroup_skb`, `delay-line via tcx`, `edt-fq via tcx` ...).
     pub backend: String,
     /// Where the programs were attached, e.g. `n1/eth0 egress (tcx)`.
     pub attached: Vec<String>,
@@ -45,6 +61,9 @@ pub struct Evidence {
     /// What the delay line did (delay, reorder, rate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delay_line: Option<DelayStats>,
+    /// What EDT did (delay, reorder, rate with fq).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edt: Option<EdtStats>,
     /// The live window.
     pub window: Window,
     /// First applied packet, ms after the fault was applied.
@@ -87,8 +106,15 @@ impl Evidence {
             seed,
             counters,
             delay_line,
+            edt: None,
             window,
         }
+    }
+
+    /// Adds what the EDT backend did.
+    pub fn with_edt(mut self, edt: EdtStats) -> Self {
+        self.edt = Some(edt);
+        self
     }
 
     /// Human-readable report.
@@ -119,6 +145,35 @@ impl Evidence {
             if let Some(h) = &d.delay {
                 out.push_str(&format!(
                     "  held (ms)   n={} min={:.2} p10={:.2} p50={:.2} p90={:.2} max={:.2} mean={:.2}\n",
+                    h.count, h.min_ms, h.p10_ms, h.p50_ms, h.p90_ms, h.max_ms, h.mean_ms
+                ));
+            }
+        }
+        if let Some(e) = &self.edt {
+            if c.edt_dropped > 0 {
+                out.push_str(&format!(
+                    "  edt         dropped beyond the horizon={}\n",
+                    c.edt_dropped
+                ));
+            }
+            for q in &e.fq {
+                out.push_str(&format!(
+                    "  fq          {}: previous root {}, {}{}\n",
+                    q.dev,
+                    q.previous,
+                    if q.installed {
+                        "fq installed by dst"
+                    } else {
+                        "existing fq used"
+                    },
+                    q.restored
+                        .as_ref()
+                        .map_or(String::new(), |r| format!(", restored to {r}"))
+                ));
+            }
+            if let Some(h) = &e.delay {
+                out.push_str(&format!(
+                    "  edt (ms)    n={} min={:.2} p10={:.2} p50={:.2} p90={:.2} max={:.2} mean={:.2}\n",
                     h.count, h.min_ms, h.p10_ms, h.p50_ms, h.p90_ms, h.max_ms, h.mean_ms
                 ));
             }

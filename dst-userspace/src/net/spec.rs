@@ -4,8 +4,9 @@ use std::{net::Ipv4Addr, str::FromStr, time::Duration};
 
 use dst_common::net::{
     ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
-    ACTION_REORDER, DIST_NORMAL, DIST_UNIFORM, NetRule, PROB_ALWAYS, RULE_ACTIVE, RULE_EGRESS,
-    RULE_INGRESS, probability_to_threshold,
+    ACTION_REORDER, DIST_NORMAL, DIST_UNIFORM, EDT_HIST_BUCKETS, EDT_RATE_MAX_BACKLOG_NS, NetRule,
+    PROB_ALWAYS, RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB, RULE_EGRESS, RULE_INGRESS,
+    probability_to_threshold,
 };
 use serde::{Deserialize, Serialize};
 
@@ -224,6 +225,12 @@ pub struct NetFault {
     pub seed: u64,
     /// cgroup id the sending socket must belong to (0 = any).
     pub cgroup_id: u64,
+    /// Carry delay / reorder / rate with EDT (`skb->tstamp` + fq) instead of the delay line.
+    #[serde(default)]
+    pub edt: bool,
+    /// With `edt` on ingress: ifindex of the `ifb` device (with fq) that holds the packets.
+    #[serde(default)]
+    pub edt_ifb: u32,
 }
 
 impl NetFault {
@@ -240,6 +247,22 @@ impl NetFault {
             action,
             seed: 0,
             cgroup_id: 0,
+            edt: false,
+            edt_ifb: 0,
+        }
+    }
+
+    /// The largest delay this fault can give a packet (sizes the EDT delay histogram).
+    pub fn max_delay_ns(&self) -> u64 {
+        match self.action {
+            Action::Delay {
+                base_ns,
+                jitter_ns,
+                normal,
+            } => base_ns + if normal { 4 * jitter_ns } else { jitter_ns },
+            Action::Reorder { max_hold_ns, .. } => max_hold_ns,
+            Action::Rate { .. } => EDT_RATE_MAX_BACKLOG_NS,
+            _ => 0,
         }
     }
 
@@ -302,10 +325,19 @@ impl NetFault {
                 (ACTION_RATE, PROB_ALWAYS)
             }
         };
+        let mut flags = RULE_ACTIVE | dir;
+        if self.edt {
+            flags |= RULE_EDT;
+            if self.edt_ifb != 0 {
+                flags |= RULE_EDT_IFB;
+            }
+        }
         let (src_addr, src_mask) = self.src.map(Cidr::to_kernel).unwrap_or((0, 0));
         let (dst_addr, dst_mask) = self.dst.map(Cidr::to_kernel).unwrap_or((0, 0));
         Ok(NetRule {
-            flags: RULE_ACTIVE | dir,
+            flags,
+            hist_shift: hist_shift(self.max_delay_ns()),
+            edt_ifb: self.edt_ifb,
             action,
             ifindex: self.ifindex,
             proto: self.proto,
@@ -328,6 +360,15 @@ impl NetFault {
             ..NetRule::default()
         })
     }
+}
+
+/// The smallest shift that puts `max_ns` into the last EDT histogram bucket or below.
+pub fn hist_shift(max_ns: u64) -> u8 {
+    let mut s = 0u8;
+    while s < 63 && (max_ns >> s) >= u64::from(EDT_HIST_BUCKETS) {
+        s += 1;
+    }
+    s
 }
 
 /// CLOCK_MONOTONIC now in ns — the clock `bpf_ktime_get_ns` reads, shared by evidence and history.
@@ -381,6 +422,26 @@ mod tests {
                 value: 1.5
             })
         );
+    }
+
+    #[test]
+    fn edt_rules_carry_the_flags_and_histogram_scale() {
+        let mut f = NetFault::new(Action::Delay {
+            base_ns: 50_000_000,
+            jitter_ns: 10_000_000,
+            normal: false,
+        });
+        let r = f.to_rule(0, 0).unwrap();
+        assert_eq!(r.flags & (RULE_EDT | RULE_EDT_IFB), 0);
+        f.edt = true;
+        f.edt_ifb = 7;
+        let r = f.to_rule(0, 0).unwrap();
+        assert_eq!(r.flags & (RULE_EDT | RULE_EDT_IFB), RULE_EDT | RULE_EDT_IFB);
+        assert_eq!(r.edt_ifb, 7);
+        // 60 ms over 256 buckets: 2^18 ns (262 us) per bucket.
+        assert_eq!(r.hist_shift, 18);
+        assert!((60_000_000u64 >> r.hist_shift) < 256);
+        assert_eq!(hist_shift(0), 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod backends;
 mod errno;
+mod ifb;
 mod programs;
 mod system;
 
@@ -34,6 +35,7 @@ pub const MECHANISMS: &[&str] = &[
     "bpf_send_signal",
     "bpf_timer",
     "fq",
+    "ifb_edt",
     "netem",
     "tap",
     "af_xdp",
@@ -165,6 +167,20 @@ impl ProbeReport {
     }
 }
 
+/// The facts the network engine chooses delay backends by, without the full probe: fq and
+/// TAP on a private namespace, and the ifb check only when fq works.
+pub fn net_facts() -> crate::net::backend::NetFacts {
+    let mut caps = BTreeMap::new();
+    system::devices(&mut caps);
+    let has = |m: &str| caps.get(m).is_some_and(|c: &Capability| c.available);
+    let fq = has("fq");
+    crate::net::backend::NetFacts {
+        fq,
+        tap: has("tap"),
+        ifb_edt: fq && ifb::ifb_edt(true).available,
+    }
+}
+
 /// Runs every check. Needs root; each check cleans up what it created.
 pub fn run() -> ProbeReport {
     let start = Instant::now();
@@ -173,6 +189,8 @@ pub fn run() -> ProbeReport {
     system::filesystems(&mut mechanisms);
     programs::all(&mut mechanisms);
     system::devices(&mut mechanisms);
+    let fq = mechanisms.get("fq").is_some_and(|c| c.available);
+    mechanisms.insert("ifb_edt".into(), ifb::ifb_edt(fq));
     let backends =
         choose_backends(&|m| mechanisms.get(m).is_some_and(|c: &Capability| c.available));
     let uts = nix::sys::utsname::uname().ok();

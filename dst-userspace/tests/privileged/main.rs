@@ -10,6 +10,7 @@ mod cluster;
 mod containers;
 mod daemon;
 mod daemon_sys;
+mod edt;
 mod foundation;
 mod k8s;
 mod net;

@@ -17,14 +17,14 @@ use dst::{
 use serde_json::Value;
 
 /// A `dst --json inject ...` child; killed on drop so a failing test leaves nothing behind.
-struct Inject {
+pub(crate) struct Inject {
     child: Child,
     stderr: String,
 }
 
 impl Inject {
     /// Starts the child and waits until it says the fault is live.
-    fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dst"))
             .arg("--json")
             .args(args)
@@ -57,7 +57,7 @@ impl Inject {
     }
 
     /// SIGTERM, wait, and parse the evidence the child printed.
-    fn finish(mut self) -> Value {
+    pub(crate) fn finish(mut self) -> Value {
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
@@ -83,13 +83,13 @@ impl Drop for Inject {
     }
 }
 
-fn u(v: &Value, path: &str) -> u64 {
+pub(crate) fn u(v: &Value, path: &str) -> u64 {
     v.pointer(path)
         .and_then(Value::as_u64)
         .unwrap_or_else(|| panic!("{path} missing in {v}"))
 }
 
-fn f(v: &Value, path: &str) -> f64 {
+pub(crate) fn f(v: &Value, path: &str) -> f64 {
     v.pointer(path)
         .and_then(Value::as_f64)
         .unwrap_or_else(|| panic!("{path} missing in {v}"))
@@ -291,7 +291,7 @@ fn delay_line_delays_by_the_requested_distribution() {
         control.iter().all(|x| x.one_way_ns < 40_000_000),
         "untargeted port was delayed"
     );
-    assert!(ev["backend"].as_str().unwrap().contains("delay line"));
+    assert!(ev["backend"].as_str().unwrap().contains("delay-line"));
 }
 
 /// Must-show: reorder makes the receiver see out-of-order sequence numbers, and the counters

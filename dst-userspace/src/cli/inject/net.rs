@@ -13,7 +13,10 @@ use dst::{
     fault::{NetAction, NetFaultSpec, NetTarget, Proto, Schedule, net::Distribution},
     net::{
         Direction, NetEngine,
-        evidence::{Evidence, Window},
+        backend::{self, BackendChoice, NetBackend},
+        evidence::{EdtStats, Evidence, Window},
+        fq::FqGuard,
+        ifb::IfbGuard,
         spec::monotonic_ns,
     },
 };
@@ -97,6 +100,10 @@ pub struct Args {
     /// Id of the fault in the evidence.
     #[arg(long)]
     pub id: Option<String>,
+    /// Mechanism for delay, reorder and rate: EDT (skb->tstamp + fq; ingress through an ifb)
+    /// where `dst probe` says it works, else the TAP delay line.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
 }
 
 impl Args {
@@ -221,16 +228,42 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    let chosen = if needs_line && dev.is_some() {
+        match backend::select(
+            &fault.action,
+            args.dir,
+            args.backend,
+            &dst::probe::net_facts(),
+        ) {
+            Ok(b) => b,
+            Err(e) => return environment("net", e),
+        }
+    } else {
+        NetBackend::Classifier
+    };
     let mut engine = match NetEngine::load() {
         Ok(e) => e,
         Err(e) => return environment("net", e),
     };
     let mut attached = Vec::new();
     let mut line = None;
+    let mut edt = None;
     let backend;
     if let Some(dev) = &dev {
         fault.ifindex = dev.ifindex;
-        let (mech, l) = match target::attach(&mut engine, dev, args.dir, needs_line) {
+        let with_line = chosen == NetBackend::DelayLine;
+        if chosen == NetBackend::EdtFq {
+            // fq (egress) and the ifb (ingress) before the rule: a refusal changes nothing.
+            match edt_devices(dev, args.dir) {
+                Ok(e) => {
+                    fault.edt = true;
+                    fault.edt_ifb = e.1.as_ref().map_or(0, |i| i.ifindex);
+                    edt = Some(e);
+                }
+                Err(e) => return environment("net", format!("{e:#}")),
+            }
+        }
+        let (mech, l) = match target::attach(&mut engine, dev, args.dir, with_line) {
             Ok(x) => x,
             Err(e) => return environment("net", format!("{e:#}")),
         };
@@ -241,12 +274,9 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
             dev.label(),
             target::mech_name(mech)
         ));
-        backend = if needs_line {
-            // EDT (skb->tstamp + fq) is not carried by this build: the delay line serves
-            // delay, reorder and rate on every kernel with TAP.
-            format!("delay line (tap) via {}", target::mech_name(mech))
-        } else {
-            target::mech_name(mech).to_string()
+        backend = match chosen {
+            NetBackend::Classifier => target::mech_name(mech).to_string(),
+            b => format!("{b} via {}", target::mech_name(mech)),
         };
     } else if let Some(cg) = &cgroup {
         if let Err(e) = engine.attach_cgroup(cg, args.dir) {
@@ -283,7 +313,19 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
         delay_stats = l.stats(slot);
     }
     let counters = engine.evidence(slot)?;
-    let evidence = Evidence::new(
+    let edt_stats = match edt {
+        Some((fq, ifb)) => Some(EdtStats {
+            delay: engine.edt_histogram(slot)?,
+            fq: fq
+                .into_iter()
+                .map(FqGuard::restore)
+                .chain(ifb.as_ref().and_then(|i| i.fq_report().cloned()))
+                .collect(),
+            ifb: ifb.as_ref().map(|i| i.name.clone()),
+        }),
+        None => None,
+    };
+    let mut evidence = Evidence::new(
         spec.id.clone().unwrap_or_else(|| format!("net-{slot}")),
         serde_json::to_value(&spec)?,
         backend,
@@ -298,6 +340,9 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
             cleared_ns: Some(cleared_ns),
         },
     );
+    if let Some(e) = edt_stats {
+        evidence = evidence.with_edt(e);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&evidence)?);
     } else {
@@ -307,6 +352,28 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
         print!("{}", evidence.render());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The devices EDT needs on `dev` for `dir`: fq as its root qdisc (egress) and an ifb with fq
+/// (ingress). Both are removed when dropped.
+fn edt_devices(
+    dev: &target::Dev,
+    dir: Direction,
+) -> anyhow::Result<(Option<FqGuard>, Option<IfbGuard>)> {
+    let (name, ifindex) = (dev.name.clone(), dev.ifindex);
+    dev.run(move || -> anyhow::Result<_> {
+        let fq = if dir != Direction::Ingress {
+            Some(FqGuard::install(&name, ifindex)?)
+        } else {
+            None
+        };
+        let ifb = if dir != Direction::Egress {
+            Some(IfbGuard::create(&format!("dstifb{ifindex}"))?)
+        } else {
+            None
+        };
+        Ok((fq, ifb))
+    })?
 }
 
 /// A fresh seed from the OS (recorded in the evidence so the run can be replayed).
