@@ -8,6 +8,7 @@
 
 mod daemon;
 mod foundation;
+mod lsm;
 mod net;
 mod runner;
 mod sys;
