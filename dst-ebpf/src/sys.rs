@@ -11,8 +11,8 @@ use aya_ebpf::{
 use dst_common::{
     MAX_SYS_RULES,
     sys::{
-        CONFIG_HAS_PATH, SYS_RULE_ACTIVE, SYS_RULE_CHILDREN, SYS_RULE_PATH, SysConfig, SysCounters, SysRule, TARGET_CGROUP,
-        TARGET_COMM, TARGET_TGID, trigger,
+        CONFIG_HAS_PATH, SYS_RULE_ACTIVE, SYS_RULE_CHILDREN, SYS_RULE_PATH, SysConfig, SysCounters,
+        SysRule, TARGET_CGROUP, TARGET_COMM, TARGET_TGID, trigger,
     },
 };
 

@@ -199,13 +199,10 @@ impl KernelBtf {
         if depth == 0 {
             return None;
         }
-        members
-            .iter()
-            .filter(|m| m.name.is_empty())
-            .find_map(|m| {
-                self.find(m.ty, name, depth - 1)
-                    .map(|(off, ty)| (m.bit_offset + off, ty))
-            })
+        members.iter().filter(|m| m.name.is_empty()).find_map(|m| {
+            self.find(m.ty, name, depth - 1)
+                .map(|(off, ty)| (m.bit_offset + off, ty))
+        })
     }
 
     /// Byte offset of `member` (dotted for nested members: `d_name.name`) in `struct ty`.
@@ -266,7 +263,13 @@ mod tests {
         push(&[s("flags"), 1, 0]);
         push(&[0, 4, 64]);
         let mut d = vec![0x9f, 0xeb, 1, 0];
-        for v in [24u32, 0, t.len() as u32, t.len() as u32, strings.len() as u32] {
+        for v in [
+            24u32,
+            0,
+            t.len() as u32,
+            t.len() as u32,
+            strings.len() as u32,
+        ] {
             d.extend_from_slice(&v.to_le_bytes());
         }
         d.extend_from_slice(&t);

@@ -23,8 +23,8 @@ use dst_common::{
     MAX_SYS_RULES,
     lsm::{KernelOffsets, PathRule},
     sys::{
-        CONFIG_HAS_COMM, CONFIG_HAS_PATH, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, SYS_RULE_PATH, SignalRule,
-        SysConfig, SysCounters, SysRule,
+        CONFIG_HAS_COMM, CONFIG_HAS_PATH, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent,
+        SYS_RULE_PATH, SignalRule, SysConfig, SysCounters, SysRule,
     },
 };
 use serde::Serialize;

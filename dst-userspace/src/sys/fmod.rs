@@ -104,9 +104,8 @@ pub fn load_and_attach(
     // Keep this program and the shared .text functions; the other programs reference maps
     // (the event ring buffer) that the engine has taken out of `bpf`.
     obj.programs.retain(|name, _| name == prog);
-    obj.functions.retain(|(section, _), _| {
-        *section == own_section || !program_sections.contains(section)
-    });
+    obj.functions
+        .retain(|(section, _), _| *section == own_section || !program_sections.contains(section));
     let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
     let maps: Vec<(String, i32, aya_obj::Map)> = obj
         .maps
@@ -128,12 +127,12 @@ pub fn load_and_attach(
         .get(&key)
         .ok_or_else(|| obj_err("function missing after relocation".into()))?
         .instructions;
-    let btf_id = btf
-        .id_by_type_name_kind(func, BtfKind::Func)
-        .map_err(|e| FmodError::NoFunction {
-            func: func.to_string(),
-            detail: e.to_string(),
-        })?;
+    let btf_id =
+        btf.id_by_type_name_kind(func, BtfKind::Func)
+            .map_err(|e| FmodError::NoFunction {
+                func: func.to_string(),
+                detail: e.to_string(),
+            })?;
     let license = c"GPL";
     let mut log = vec![0u8; 1024 * 1024];
     let load = |log: Option<&mut Vec<u8>>| {
@@ -162,7 +161,11 @@ pub fn load_and_attach(
     if fd < 0 {
         // Load again with the verifier log, to say why.
         let (fd2, source2) = load(Some(&mut log));
-        (fd, source) = if fd2 >= 0 { (fd2, source2) } else { (fd, source) };
+        (fd, source) = if fd2 >= 0 {
+            (fd2, source2)
+        } else {
+            (fd, source)
+        };
     }
     if fd < 0 {
         let text = CStr::from_bytes_until_nul(&log)

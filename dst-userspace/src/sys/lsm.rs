@@ -188,7 +188,10 @@ mod tests {
             SyscallClass::Fork,
             SyscallClass::Connect,
         ] {
-            assert!(!lsm_hooks(c).is_empty() && !fmod_hooks(c).is_empty(), "{c:?}");
+            assert!(
+                !lsm_hooks(c).is_empty() && !fmod_hooks(c).is_empty(),
+                "{c:?}"
+            );
         }
     }
 

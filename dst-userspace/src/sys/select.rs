@@ -24,10 +24,14 @@ pub struct SysFacts {
 fn fact(r: &ProbeReport, names: &[&str]) -> Result<(), String> {
     for n in names {
         if !r.has(n) {
-            return Err(r.mechanisms.get(*n).and_then(|c| c.reason.clone()).map_or_else(
-                || format!("{n}: not probed"),
-                |reason| format!("{n}: {reason}"),
-            ));
+            return Err(r
+                .mechanisms
+                .get(*n)
+                .and_then(|c| c.reason.clone())
+                .map_or_else(
+                    || format!("{n}: not probed"),
+                    |reason| format!("{n}: {reason}"),
+                ));
         }
     }
     Ok(())
@@ -90,7 +94,10 @@ pub fn choose(class: SyscallClass, subject: Subject, facts: &SysFacts) -> Result
         }
     }
     if fmod_hooks(class).is_empty() {
-        why.push(format!("fmod_ret: no security_* function for {}", class.name()));
+        why.push(format!(
+            "fmod_ret: no security_* function for {}",
+            class.name()
+        ));
     } else {
         match &facts.fmod_ret {
             Ok(()) => return Ok(Backend::FmodRet),
@@ -130,7 +137,10 @@ mod tests {
     #[test]
     fn ci_kernel_refuses_file_faults_on_running_processes_with_the_reasons() {
         let e = choose(SyscallClass::Write, Subject::Running, &ci()).unwrap_err();
-        assert!(e.contains("BPF LSM: lsm: EPERM") && e.contains("fmod_ret: EPERM"), "{e}");
+        assert!(
+            e.contains("BPF LSM: lsm: EPERM") && e.contains("fmod_ret: EPERM"),
+            "{e}"
+        );
         assert!(e.contains("dst exec"), "{e}");
         assert_eq!(
             choose(SyscallClass::Write, Subject::Launched, &ci()),
@@ -202,6 +212,9 @@ mod tests {
             ..f
         };
         let e = choose(SyscallClass::Connect, Subject::Launched, &none).unwrap_err();
-        assert!(e.contains("cgroup sock hooks") && e.contains("ENOSYS"), "{e}");
+        assert!(
+            e.contains("cgroup sock hooks") && e.contains("ENOSYS"),
+            "{e}"
+        );
     }
 }

@@ -18,9 +18,7 @@ use std::{
 use dst::{
     probe::Backend,
     sys::{
-        SysEngine, SysFault, SyscallClass, Target, Trigger,
-        inject::inject_running,
-        lsm::path_rule,
+        SysEngine, SysFault, SyscallClass, Target, Trigger, inject::inject_running, lsm::path_rule,
         select::SysFacts,
     },
 };
@@ -243,21 +241,24 @@ fn lsm_write_under_prefix_fails_with_eio_for_target_only() {
     assert_eq!(t.len(), 3 * rounds);
     for (i, r) in t.iter().enumerate() {
         let expected = if i % 3 == 2 { 0 } else { libc::EIO };
-        assert_eq!(*r, expected, "target write {i} (every third is outside the prefix)");
+        assert_eq!(
+            *r, expected,
+            "target write {i} (every third is outside the prefix)"
+        );
     }
     assert_eq!(o, vec![0; 3 * rounds], "blast radius: another process");
     assert_eq!(c.injected, 2 * rounds as u64);
-    assert_eq!(c.matched, 2 * rounds as u64, "outside-prefix writes do not match");
+    assert_eq!(
+        c.matched,
+        2 * rounds as u64,
+        "outside-prefix writes do not match"
+    );
     assert_eq!(c.injected, errno_count(&t, libc::EIO));
     assert_eq!(seen, c.injected, "the exit observer saw every EIO");
 }
 
 /// Installs one fault on `target` with the LSM (or fmod_ret) programs directly.
-fn engine_with(
-    backend: Backend,
-    f: &SysFault,
-    extra_pids: &[u32],
-) -> (SysEngine, u32) {
+fn engine_with(backend: Backend, f: &SysFault, extra_pids: &[u32]) -> (SysEngine, u32) {
     let mut engine = SysEngine::load().unwrap();
     let Target::Pid { pid, .. } = f.target else {
         unreachable!()
@@ -312,7 +313,11 @@ fn target_only(
         f.class.name()
     );
     assert!(c.injected > 0, "the fault landed");
-    assert_eq!(c.injected, errno_count(&t, f.errno), "injected == target saw");
+    assert_eq!(
+        c.injected,
+        errno_count(&t, f.errno),
+        "injected == target saw"
+    );
     assert_eq!(seen_t, c.injected, "observer == injected");
     assert_eq!(seen_o, 0, "blast radius: the sibling received no {name}");
     assert!(o.iter().all(|&e| e == 0), "blast radius: sibling {o:?}");
@@ -534,7 +539,10 @@ fn lsm_triggers_nth_after_max() {
         let seen = engine
             .received(Some(k.pid()), SyscallClass::Write, -i64::from(e))
             .unwrap();
-        eprintln!("pid {}: {r:?}; counters {c:?}; observer {seen} EIO", k.pid());
+        eprintln!(
+            "pid {}: {r:?}; counters {c:?}; observer {seen} EIO",
+            k.pid()
+        );
         assert_eq!(r, want);
         assert_eq!(c.matched, 8);
         assert_eq!(c.injected, errno_count(r, e));

@@ -638,7 +638,8 @@ fn connect_refused_by_comm() {
         path: None,
         duration: Some(Duration::from_secs(30)),
     };
-    let mut inj = dst::sys::inject::inject_running(&fault, &dst::sys::select::SysFacts::all()).unwrap();
+    let mut inj =
+        dst::sys::inject::inject_running(&fault, &dst::sys::select::SysFacts::all()).unwrap();
     let (t_out, _) = go_and_collect(&mut target);
     let (o_out, _) = go_and_collect(&mut other);
     let report = inj.report().unwrap();
