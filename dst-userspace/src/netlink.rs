@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    DefaultNla, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::{
     RouteNetlinkMessage,
@@ -33,6 +33,9 @@ pub enum NetlinkError {
     #[error("interface {0:?} not found in this network namespace; check the name with `ip link`")]
     NoSuchLink(String),
 }
+
+/// `TCA_OPTIONS` of a tc message (linux/rtnetlink.h).
+const TCA_OPTIONS: u16 = 2;
 
 fn req(op: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> NetlinkError {
     let op = op.into();
@@ -222,12 +225,23 @@ impl Netlink {
         })
     }
 
-    /// Adds a root qdisc of `kind` (e.g. "fq", "netem") without options; fails if one exists.
+    /// Adds a root qdisc of `kind` (e.g. "fq", "netem") with its default options; fails if one
+    /// exists. netem refuses a request without options (EINVAL), so it gets a `tc_netem_qopt`
+    /// with no effect (limit 1000, everything else 0), what `tc qdisc add … netem` sends.
     pub fn add_root_qdisc(&self, index: u32, kind: &str) -> Result<(), NetlinkError> {
         let mut msg = TcMessage::with_index(index as i32);
         msg.header.parent = TcHandle::ROOT;
         msg.header.handle = TcHandle { major: 0, minor: 0 };
         msg.attributes.push(TcAttribute::Kind(kind.to_string()));
+        if kind == "netem" {
+            // struct tc_netem_qopt { latency, limit, loss, gap, duplicate, jitter: u32 }
+            let mut qopt = [0u8; 24];
+            qopt[4..8].copy_from_slice(&1000u32.to_ne_bytes());
+            msg.attributes.push(TcAttribute::Other(DefaultNla::new(
+                TCA_OPTIONS,
+                qopt.to_vec(),
+            )));
+        }
         self.tc_request(
             RouteNetlinkMessage::NewQueueDiscipline(msg),
             NLM_F_CREATE | NLM_F_EXCL,

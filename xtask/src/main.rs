@@ -1,9 +1,10 @@
-//! `cargo xtask`: build, test tiers (unit, privileged, conformance), lints and benchmarks.
+//! `cargo xtask`: build, test tiers (unit, privileged, conformance, VM), lints and benchmarks.
 
 mod bench;
 mod leaks;
 mod run;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
     /// Benchmarks, side by side with the alternative, written to BENCHMARKS.md.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// The privileged tests in QEMU on Debian kernels 6.1, 6.12, 7.3 (LSM, fq/EDT, netem).
+    VmTest(vm::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         Command::Privileged { filter } => test::privileged(filter.as_deref()),
         Command::Conformance => test::conformance(),
         Command::Bench(b) => bench::run(b),
+        Command::VmTest(a) => vm::run(&a),
     }
 }

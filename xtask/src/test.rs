@@ -1,4 +1,5 @@
-//! The test tiers: lint, unit, privileged (root, one test at a time, leak-checked), conformance.
+//! The test tiers: lint, unit, privileged (root, one test at a time, leak-checked), conformance,
+//! then the VM tier (`crate::vm`).
 
 use std::path::Path;
 
@@ -15,6 +16,9 @@ pub struct Args {
     /// Skip rustfmt and clippy.
     #[arg(long)]
     no_lint: bool,
+    /// Skip the VM tier (QEMU on Debian kernels 6.1, 6.12, 7.3; about 20-30 min on 2 cores).
+    #[arg(long)]
+    no_vm: bool,
 }
 
 /// Every tier, in order; stops at the first failing tier.
@@ -25,6 +29,17 @@ pub fn all(args: &Args) -> anyhow::Result<()> {
     unit()?;
     privileged(None)?;
     conformance()?;
+    if args.no_vm {
+        eprintln!("xtask: VM tier skipped (--no-vm)");
+    } else {
+        crate::vm::run(&crate::vm::Args {
+            kernel: "all".into(),
+            filter: None,
+            timeout: 900,
+            cpus: 2,
+            verbose: false,
+        })?;
+    }
     eprintln!("xtask: all tiers passed");
     Ok(())
 }

@@ -61,8 +61,15 @@ fn try_sock(class: u32) -> i32 {
     match evaluate(class, tgid) {
         None => 1,
         Some(errno) => {
+            // Newer verifiers (7.3 in the VM tier; 6.12 does not check) reject a retval they
+            // cannot bound to [-4095, 0]. Userspace only stores errnos in 1..=4095 (parse_errno),
+            // so the mask changes nothing but gives the verifier the bound.
+            let errno = (errno & 0xfff) as i32;
+            if errno == 0 {
+                return 1;
+            }
             // SAFETY: helper 187, valid in cgroup sock / sock_addr programs.
-            unsafe { bpf_set_retval(-(errno as i32)) };
+            unsafe { bpf_set_retval(-errno) };
             0
         }
     }

@@ -18,15 +18,21 @@ use dst::{
 
 /// The probe must agree with reality: what it calls available must work when the engine uses
 /// it, and what it calls missing must fail when tried directly. `DST_EXPECT_PROBE` (set by
-/// .ci/run for the CI kernel) pins known facts of a machine, e.g. `tcx=1,lsm=0`.
+/// .ci/run for the CI kernel) pins known facts of a machine, e.g. `tcx=1,lsm=0`. The 2 s
+/// budget is for real hardware; `DST_PROBE_BUDGET_S` widens it where the CPU is emulated (the
+/// QEMU TCG guests of `cargo xtask vm-test` run about 4x slower).
 #[test]
 fn probe_matches_reality_and_is_fast() {
+    let budget = std::env::var("DST_PROBE_BUDGET_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(2), Duration::from_secs);
     let start = Instant::now();
     let report = probe::run();
     let took = start.elapsed();
     assert!(
-        took < Duration::from_secs(2),
-        "probe took {took:?}, the contract says under 2 s"
+        took < budget,
+        "probe took {took:?}, the contract says under {budget:?}"
     );
     for name in probe::MECHANISMS {
         let c = report

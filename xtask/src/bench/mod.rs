@@ -18,8 +18,8 @@ pub enum Bench {
     /// Acknowledged history appends per second through the daemon vs a plain file + fsync.
     History(history::Args),
     /// Network engine: per-packet cost (UDP send, TCP throughput) and fault activation latency
-    /// against tc / nft / iptables (root).
-    Net,
+    /// against tc / nft / iptables (root); with `--vm`, dst's delay against netem in QEMU guests.
+    Net(net::Args),
     /// Syscall faults: cost to untargeted and targeted processes vs no dst and vs strace.
     Syscall(syscall::Args),
     /// (internal) The measured loop of the syscall bench: `loop getppid|write N`.
@@ -37,7 +37,7 @@ pub fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Check(a) => check::run(&a),
         Bench::History(a) => history::run(&a),
-        Bench::Net => net::run(),
+        Bench::Net(a) => net::run(&a),
         Bench::Syscall(a) => syscall::run(&a),
         Bench::Loop { kind, n } => syscall::measured_loop(&kind, n),
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask bench net`: builds dst and the `bench_net` example in release, makes sure the
 //! comparison tools exist (installs nftables/iptables with apt when missing, and says so), runs
-//! the measurement as root and writes the `## Network` section of BENCHMARKS.md.
+//! the measurement as root and writes the `## Network` section of BENCHMARKS.md. `--vm` runs
+//! the netem comparison in QEMU guests instead (`crate::vm::bench`).
 
 use std::process::Command;
 
@@ -8,7 +9,21 @@ use anyhow::{Context as _, bail};
 
 use crate::run::{cargo, run as run_cmd};
 
-pub fn run() -> anyhow::Result<()> {
+/// Options of `cargo xtask bench net`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Instead: dst's delay vs `tc qdisc netem` inside QEMU guests (Debian kernels).
+    #[arg(long)]
+    vm: bool,
+    /// With --vm: 6.1, 6.12, 7.3 or all.
+    #[arg(long, default_value = "6.12", requires = "vm")]
+    kernel: String,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    if args.vm {
+        return crate::vm::bench::run(&args.kernel);
+    }
     for (tool, pkg) in [
         ("nft", "nftables"),
         ("iptables", "iptables"),
