@@ -550,3 +550,54 @@ fn lsm_triggers_nth_after_max() {
         assert_eq!(seen, c.injected);
     }
 }
+
+/// Sends on a fresh Unix socket pair, `n` times; records the send results.
+fn sender(n: usize) -> impl Fn(&Shared) + Clone {
+    move |sh| {
+        // SAFETY: raw socket calls on fds this child owns and a static buffer.
+        unsafe {
+            let mut fds = [0i32; 2];
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr());
+            for _ in 0..n {
+                let r = libc::send(fds[0], b"x".as_ptr().cast(), 1, 0);
+                record(sh, r as i64);
+            }
+        }
+    }
+}
+
+/// send through `lsm/socket_sendmsg` (a stream socket, which the cgroup sendmsg hooks never
+/// see) → EPIPE for the target only.
+#[test]
+fn lsm_send_fails_for_target_only() {
+    if skip_without(&["lsm", "tracepoint"]) {
+        return;
+    }
+    let f = fault(0, SyscallClass::Send, libc::EPIPE, None);
+    let (t, _) = target_only(Backend::Lsm, f, sender(4));
+    assert_eq!(t, vec![libc::EPIPE; 4]);
+}
+
+/// recv through `lsm/socket_recvmsg` → ECONNRESET for the target; the data was there (the
+/// sibling reads it).
+#[test]
+fn lsm_recv_fails_for_target_only() {
+    if skip_without(&["lsm", "tracepoint"]) {
+        return;
+    }
+    let f = fault(0, SyscallClass::Recv, libc::ECONNRESET, None);
+    let (t, _) = target_only(Backend::Lsm, f, |sh| {
+        // SAFETY: raw socket calls on fds this child owns and stack buffers.
+        unsafe {
+            let mut fds = [0i32; 2];
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, fds.as_mut_ptr());
+            let mut buf = [0u8; 1];
+            for _ in 0..4 {
+                libc::send(fds[0], b"x".as_ptr().cast(), 1, 0);
+                let r = libc::recv(fds[1], buf.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT);
+                record(sh, r as i64);
+            }
+        }
+    });
+    assert_eq!(t, vec![libc::ECONNRESET; 4]);
+}
