@@ -5,6 +5,7 @@
 //! `const _` size assertion so kernel and userspace can never disagree on a layout silently.
 #![no_std]
 
+pub mod lsm;
 pub mod net;
 pub mod sys;
 

@@ -5,6 +5,9 @@
 pub const SYS_RULE_ACTIVE: u32 = 1 << 0;
 /// The target is `tgid` and every process it forks afterwards (tracked in the target map).
 pub const SYS_RULE_CHILDREN: u32 = 1 << 1;
+/// File rules only: the slot's `lsm::PathRule` restricts the rule to a path prefix (kernel
+/// LSM/fmod_ret programs; the seccomp supervisor keeps its own copy of the prefix).
+pub const SYS_RULE_PATH: u32 = 1 << 2;
 
 /// Target kind: the process `tgid`.
 pub const TARGET_TGID: u32 = 1;
@@ -45,6 +48,8 @@ pub const CONFIG_HAS_COMM: u32 = 1 << 0;
 /// `SysConfig::flags`: this kernel's `sched_process_exit` has no `group_dead` field (before
 /// 6.16): a process's end is reported when its thread-group leader exits.
 pub const CONFIG_EXIT_BY_LEADER: u32 = 1 << 4;
+/// `SysConfig::flags`: some rule has a path prefix (the LSM programs walk the file's path).
+pub const CONFIG_HAS_PATH: u32 = 1 << 1;
 
 /// One syscall fault as stored in the rule array map (and evaluated by the seccomp supervisor
 /// for the classes the kernel cannot fail here). Trigger fields that are 0 are not used; the

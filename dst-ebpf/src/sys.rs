@@ -1,6 +1,7 @@
 //! The syscall fault engine in the kernel: rule maps, target matching (tgid and followed
 //! children, cgroup, comm), the shared trigger (nth / after / max / seeded probability) and the
-//! per-rule counters. Used by the cgroup sock hooks of the `dst-sys` object.
+//! per-rule counters. Used by the cgroup sock hooks, the BPF LSM and the fmod_ret programs of
+//! the `dst-sys` object.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_ktime_get_ns},
@@ -10,12 +11,12 @@ use aya_ebpf::{
 use dst_common::{
     MAX_SYS_RULES,
     sys::{
-        SYS_RULE_ACTIVE, SYS_RULE_CHILDREN, SysConfig, SysCounters, SysRule, TARGET_CGROUP,
-        TARGET_COMM, TARGET_TGID, trigger,
+        CONFIG_HAS_PATH, SYS_RULE_ACTIVE, SYS_RULE_CHILDREN, SYS_RULE_PATH, SysConfig, SysCounters,
+        SysRule, TARGET_CGROUP, TARGET_COMM, TARGET_TGID, trigger,
     },
 };
 
-use crate::net::fetch_add;
+use crate::{net::fetch_add, path::path_mask};
 
 /// The rules, one per slot; userspace writes a whole slot at once.
 #[map(name = "DST_SYS_RULES")]
@@ -52,8 +53,14 @@ pub fn root_of(tgid: u32) -> Option<u64> {
     unsafe { TGIDS.get(tgid).copied() }
 }
 
+/// The current command name, read once per program run (`read` says whether it was).
+struct Comm {
+    read: u32,
+    name: [u8; 16],
+}
+
 #[inline(always)]
-fn targeted(rule: &SysRule, tgid: u32, cgroup: &mut u64, comm: &mut Option<[u8; 16]>) -> bool {
+fn targeted(rule: &SysRule, tgid: u32, cgroup: &mut u64, comm: &mut Comm) -> bool {
     match rule.target {
         TARGET_TGID => {
             tgid == rule.tgid
@@ -68,10 +75,11 @@ fn targeted(rule: &SysRule, tgid: u32, cgroup: &mut u64, comm: &mut Option<[u8; 
             *cgroup == rule.cgroup_id
         }
         TARGET_COMM => {
-            if comm.is_none() {
-                *comm = bpf_get_current_comm().ok();
+            if comm.read == 0 {
+                comm.read = 1;
+                comm.name = bpf_get_current_comm().unwrap_or([0; 16]);
             }
-            comm.is_some_and(|c| c == rule.comm)
+            comm.name[0] != 0 && comm.name == rule.comm
         }
         _ => false,
     }
@@ -81,9 +89,27 @@ fn targeted(rule: &SysRule, tgid: u32, cgroup: &mut u64, comm: &mut Option<[u8; 
 /// it with, or `None` to let it run.
 #[inline(always)]
 pub fn evaluate(class: u32, tgid: u32) -> Option<u32> {
-    let limit = CONFIG.get(0)?.limit;
+    evaluate_file(class, tgid, 0)
+}
+
+/// [`evaluate`] for a call on the kernel `struct file *` at address `file` (0 = none): rules
+/// with a path prefix match only files under it (and never a call without a file).
+#[inline(always)]
+pub fn evaluate_file(class: u32, tgid: u32, file: u64) -> Option<u32> {
+    let config = CONFIG.get(0)?;
+    let limit = config.limit;
+    // Path prefixes are matched for every rule at once, before the rule loop, so the verifier
+    // walks the path code once instead of once per rule and branch.
+    let paths = if file != 0 && config.flags & CONFIG_HAS_PATH != 0 {
+        path_mask(file)
+    } else {
+        0
+    };
     let mut cgroup = 0u64;
-    let mut comm = None;
+    let mut comm = Comm {
+        read: 0,
+        name: [0; 16],
+    };
     for i in 0..MAX_SYS_RULES {
         if i >= limit {
             break;
@@ -93,6 +119,9 @@ pub fn evaluate(class: u32, tgid: u32) -> Option<u32> {
             continue;
         }
         if !targeted(rule, tgid, &mut cgroup, &mut comm) {
+            continue;
+        }
+        if rule.flags & SYS_RULE_PATH != 0 && paths & (1u64 << i) == 0 {
             continue;
         }
         // SAFETY: helper without preconditions.

@@ -1,16 +1,23 @@
-//! ELF object `dst-sys`: syscall faults through cgroup sock hooks (`bpf_set_retval`), and the
-//! observers (per-syscall exit tracepoints, signals, exits, forks) that prove what the targeted
+//! ELF object `dst-sys`: syscall faults through cgroup sock hooks (`bpf_set_retval`), BPF LSM
+//! hooks and fmod_ret on `security_*` functions (the `fentry/` sections: userspace loads them
+//! with the fmod_ret attach type, which aya has no program type for), and the observers (per-syscall exit tracepoints, signals, exits, forks) that prove what the targeted
 //! processes actually received.
 #![no_std]
 #![no_main]
 
+use core::ffi::c_void;
+
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated::bpf_set_retval},
-    macros::{cgroup_sock, cgroup_sock_addr, tracepoint},
-    programs::{SockAddrContext, SockContext, TracePointContext},
+    macros::{cgroup_sock, cgroup_sock_addr, lsm, tracepoint},
+    programs::{FEntryContext, LsmContext, SockAddrContext, SockContext, TracePointContext},
 };
 use dst_common::sys::{CLASS_BIND, CLASS_CONNECT, CLASS_SEND, CLASS_SOCKET};
-use dst_ebpf::{sys::evaluate, sys_observe};
+use dst_ebpf::{
+    sys::evaluate,
+    sys_lsm::{Hook, try_hook},
+    sys_observe,
+};
 
 #[cgroup_sock_addr(connect4)]
 pub fn dst_connect4(_ctx: SockAddrContext) -> i32 {
@@ -96,4 +103,79 @@ pub fn dst_fork(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn dst_signal_at(_ctx: TracePointContext) -> u32 {
     sys_observe::try_signal_at()
+}
+
+#[lsm(hook = "file_open")]
+pub fn dst_lsm_file_open(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::FileOpen)
+}
+
+#[lsm(hook = "file_permission")]
+pub fn dst_lsm_file_permission(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::FilePermission)
+}
+
+#[lsm(hook = "mmap_file")]
+pub fn dst_lsm_mmap_file(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::MmapFile { nargs: 4 })
+}
+
+#[lsm(hook = "task_alloc")]
+pub fn dst_lsm_task_alloc(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::TaskAlloc)
+}
+
+#[lsm(hook = "socket_connect")]
+pub fn dst_lsm_socket_connect(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::SocketConnect)
+}
+
+#[lsm(hook = "socket_sendmsg")]
+pub fn dst_lsm_socket_sendmsg(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::SocketSendmsg)
+}
+
+#[lsm(hook = "socket_recvmsg")]
+pub fn dst_lsm_socket_recvmsg(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::SocketRecvmsg)
+}
+
+#[lsm(hook = "socket_accept")]
+pub fn dst_lsm_socket_accept(ctx: LsmContext) -> i32 {
+    try_hook(&ctx, Hook::SocketAccept)
+}
+
+/// fmod_ret on `security_file_open` (aya's `#[fentry]` macro would discard the return value).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "fentry/security_file_open")]
+pub fn dst_fmod_file_open(ctx: *mut c_void) -> i32 {
+    try_hook(&FEntryContext::new(ctx), Hook::FileOpen)
+}
+
+/// fmod_ret on `security_file_permission` (aya's `#[fentry]` macro would discard the return value).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "fentry/security_file_permission")]
+pub fn dst_fmod_file_permission(ctx: *mut c_void) -> i32 {
+    try_hook(&FEntryContext::new(ctx), Hook::FilePermission)
+}
+
+/// fmod_ret on `security_mmap_file` (aya's `#[fentry]` macro would discard the return value).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "fentry/security_mmap_file")]
+pub fn dst_fmod_mmap_file(ctx: *mut c_void) -> i32 {
+    try_hook(&FEntryContext::new(ctx), Hook::MmapFile { nargs: 3 })
+}
+
+/// fmod_ret on `security_task_alloc` (aya's `#[fentry]` macro would discard the return value).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "fentry/security_task_alloc")]
+pub fn dst_fmod_task_alloc(ctx: *mut c_void) -> i32 {
+    try_hook(&FEntryContext::new(ctx), Hook::TaskAlloc)
+}
+
+/// fmod_ret on `security_socket_connect` (aya's `#[fentry]` macro would discard the return value).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "fentry/security_socket_connect")]
+pub fn dst_fmod_socket_connect(ctx: *mut c_void) -> i32 {
+    try_hook(&FEntryContext::new(ctx), Hook::SocketConnect)
 }

@@ -8,7 +8,7 @@ use std::{
     sync::atomic::{AtomicI32, Ordering},
 };
 
-use dst::sys::{LaunchError, Target, launch};
+use dst::sys::{LaunchError, Target, launch::launch_with};
 
 use super::inject::syscall::FaultArgs;
 use crate::cli::{EXIT_ENVIRONMENT, EXIT_USAGE};
@@ -62,9 +62,15 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
     };
     let mut cmd = std::process::Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
-    let run = match launch(cmd, &faults) {
+    // The backends come from what this kernel really allows (LSM before seccomp).
+    let facts = if faults.is_empty() {
+        dst::sys::launch::facts_without_probe()
+    } else {
+        dst::sys::select::SysFacts::from_probe(&dst::probe::run())
+    };
+    let run = match launch_with(cmd, &faults, &facts) {
         Ok(r) => r,
-        Err(e @ LaunchError::Spec(_)) => {
+        Err(e @ (LaunchError::Spec(_) | LaunchError::Path(_))) => {
             eprintln!("dst exec: {e}");
             return Ok(ExitCode::from(EXIT_USAGE));
         }

@@ -16,6 +16,7 @@ use crate::{
         SysFault,
         engine::{Observation, ProcessEvent, SysEvidenceCounters, monotonic_ns},
         inject::{InjectError, Injection, inject_running_window, resolve_target},
+        select::SysFacts,
     },
 };
 
@@ -76,8 +77,8 @@ pub struct Installed(Prepared, Injection);
 #[derive(Default)]
 pub struct SysTable {
     faults: BTreeMap<String, Record>,
-    /// Why BPF LSM cannot carry file faults here (asked from the probe once).
-    lsm_reason: Option<String>,
+    /// What the kernel can carry (asked from the probe once).
+    facts: Option<SysFacts>,
 }
 
 fn refused(field: String, e: impl std::fmt::Display) -> FaultError {
@@ -141,25 +142,19 @@ impl SysTable {
         })
     }
 
-    fn lsm_reason(&mut self) -> String {
-        self.lsm_reason
-            .get_or_insert_with(|| {
-                crate::probe::run()
-                    .mechanisms
-                    .get("lsm")
-                    .and_then(|c| c.reason.clone())
-                    .unwrap_or_else(|| "BPF LSM is not available".into())
-            })
+    fn facts(&mut self) -> SysFacts {
+        self.facts
+            .get_or_insert_with(|| SysFacts::from_probe(&crate::probe::run()))
             .clone()
     }
 
     /// Installs every prepared fault, or none: on the first refusal the ones already installed
     /// are dropped (their links close) and the refusal is returned.
     pub fn install(&mut self, prepared: Vec<Prepared>) -> Result<Vec<Installed>, FaultError> {
-        let reason = self.lsm_reason();
+        let facts = self.facts();
         let mut out = Vec::with_capacity(prepared.len());
         for p in prepared {
-            match inject_running_window(&p.fault, &reason, p.not_before, p.expires) {
+            match inject_running_window(&p.fault, &facts, p.not_before, p.expires) {
                 Ok(inj) => out.push(Installed(p, inj)),
                 Err(e) => {
                     let field = match &e {

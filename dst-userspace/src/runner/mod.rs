@@ -192,18 +192,14 @@ pub fn run(
             Err(e) => return environment(format!("installing the nemesis rules: {e}")),
         };
         if scenario.nemesis.iter().any(|n| n.syscall.is_some()) {
-            let lsm_reason = crate::probe::run()
-                .mechanisms
-                .get("lsm")
-                .and_then(|c| c.reason.clone())
-                .unwrap_or_else(|| "BPF LSM is not available".into());
+            let facts = crate::sys::select::SysFacts::from_probe(&crate::probe::run());
             match nemesis::install_syscalls(
                 &scenario.nemesis,
                 &sut,
                 topo.hosts.len(),
                 scenario.run.seed,
                 t0_ns,
-                &lsm_reason,
+                &facts,
             ) {
                 Ok(s) => scheduled.extend(s),
                 Err(e) => return environment(e.to_string()),

@@ -251,14 +251,14 @@ pub struct SyscallNemesisError {
 
 /// Installs every syscall nemesis on its host's cgroup with kernel-enforced windows relative to
 /// `t0_ns`. A class no backend of this kernel can carry for running processes is refused with
-/// the reason (`lsm_reason` says why BPF LSM is out), which makes the run ENVIRONMENT_ERROR.
+/// the reason (from the probe's `facts`), which makes the run ENVIRONMENT_ERROR.
 pub fn install_syscalls(
     nemeses: &[Nemesis],
     sut: &RunningSut,
     hosts: usize,
     seed: u64,
     t0_ns: u64,
-    lsm_reason: &str,
+    facts: &crate::sys::select::SysFacts,
 ) -> Result<Vec<Scheduled>, SyscallNemesisError> {
     let err = |id: &str, e: InjectError| SyscallNemesisError {
         id: id.to_string(),
@@ -300,8 +300,8 @@ pub fn install_syscalls(
                 path: n.path.clone(),
                 duration: None,
             };
-            let inj = inject_running_window(&fault, lsm_reason, start_ns, end_ns)
-                .map_err(|e| err(&id, e))?;
+            let inj =
+                inject_running_window(&fault, facts, start_ns, end_ns).map_err(|e| err(&id, e))?;
             out.push(Scheduled {
                 id,
                 kind: "syscall",

@@ -1,5 +1,7 @@
 //! Loads the `dst-sys` object: attaches the cgroup sock hooks that fail socket calls in the
-//! kernel, the per-syscall exit observers (only for the classes under fault), the process
+//! kernel, the BPF LSM or fmod_ret programs for the classes they carry (loaded only when a
+//! fault needs them, so kernels without trampolines still load the object), the per-syscall
+//! exit observers (only for the classes under fault), the process
 //! observers (signals, exits, forks); writes targets and rules into the maps; reads back the
 //! counters, what the targets received, and process events from the ring buffer.
 //!
@@ -13,20 +15,26 @@ use std::{
 };
 
 use aya::{
-    Ebpf,
+    Btf, Ebpf,
     maps::{Array, HashMap, MapData, RingBuf},
-    programs::{CgroupAttachMode, CgroupSock, CgroupSockAddr, TracePoint},
+    programs::{CgroupAttachMode, CgroupSock, CgroupSockAddr, Lsm, TracePoint},
 };
 use dst_common::{
     MAX_SYS_RULES,
+    lsm::{KernelOffsets, PathRule},
     sys::{
-        CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent,
-        SignalRule, SysConfig, SysCounters, SysRule,
+        CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, CONFIG_HAS_PATH, EVENT_EXIT, EVENT_SIGNAL, ObsKey,
+        ProcEvent, SYS_RULE_PATH, SignalRule, SysConfig, SysCounters, SysRule,
     },
 };
 use serde::Serialize;
 
-use super::spec::{SyscallClass, errno_to_name};
+use super::{
+    btf::{BtfError, KernelBtf},
+    fmod::{self, FmodError, FmodLink},
+    lsm::{fmod_hooks, kernel_offsets, lsm_hooks},
+    spec::{SyscallClass, errno_to_name},
+};
 use crate::ebpf;
 
 /// Errors of the syscall engine.
@@ -61,6 +69,23 @@ pub enum SysError {
     /// The slot does not hold a fault.
     #[error("no syscall fault in slot {0}")]
     NoSuchSlot(u32),
+    /// The kernel's BTF could not be read (LSM and fmod_ret programs are typed by it).
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    /// aya could not parse the kernel's BTF.
+    #[error("kernel BTF: {0}; the LSM and fmod_ret backends need CONFIG_DEBUG_INFO_BTF")]
+    AyaBtf(#[source] aya::BtfError),
+    /// An fmod_ret program failed.
+    #[error(transparent)]
+    Fmod(#[from] FmodError),
+    /// The backend has no hook for the class.
+    #[error("{backend} has no hook for {class} calls; see `dst probe` for the backend table")]
+    NoHook {
+        /// The syscall class.
+        class: &'static str,
+        /// The backend.
+        backend: &'static str,
+    },
     /// A cgroup directory could not be opened for attaching.
     #[error("opening cgroup {path} to attach the socket hooks: {source}")]
     Cgroup {
@@ -224,6 +249,9 @@ pub struct SysEngine {
     sock_cgroups: BTreeSet<PathBuf>,
     process_observer: bool,
     events: Option<RingBuf<aya::maps::MapData>>,
+    lsm_attached: BTreeSet<&'static str>,
+    fmod_links: Vec<(&'static str, FmodLink)>,
+    offsets_written: bool,
 }
 
 impl SysEngine {
@@ -254,7 +282,72 @@ impl SysEngine {
             sock_cgroups: BTreeSet::new(),
             process_observer: false,
             events,
+            lsm_attached: BTreeSet::new(),
+            fmod_links: Vec::new(),
+            offsets_written: false,
         })
+    }
+
+    /// Writes the kernel structure offsets the path walk needs (once).
+    fn ensure_offsets(&mut self) -> Result<(), SysError> {
+        if self.offsets_written {
+            return Ok(());
+        }
+        let offsets = kernel_offsets(&KernelBtf::from_sys_fs()?)?;
+        let mut m: Array<&mut MapData, KernelOffsets> =
+            Array::try_from(self.bpf.map_mut("DST_SYS_KOFFS").expect("map in object"))
+                .map_err(map_err("DST_SYS_KOFFS"))?;
+        m.set(0, offsets, 0).map_err(map_err("DST_SYS_KOFFS"))?;
+        self.offsets_written = true;
+        Ok(())
+    }
+
+    /// Loads and attaches the BPF LSM programs that carry `class` (each once). They act only
+    /// on calls a rule targets; the links go when the engine is dropped.
+    pub fn attach_lsm(&mut self, class: SyscallClass) -> Result<(), SysError> {
+        let hooks = lsm_hooks(class);
+        if hooks.is_empty() {
+            return Err(SysError::NoHook {
+                class: class.name(),
+                backend: "BPF LSM",
+            });
+        }
+        self.ensure_offsets()?;
+        let btf = Btf::from_sys_fs().map_err(SysError::AyaBtf)?;
+        for (name, hook) in hooks {
+            if self.lsm_attached.contains(name) {
+                continue;
+            }
+            let p: &mut Lsm = prog(&mut self.bpf, name)?;
+            p.load(hook, &btf)
+                .map_err(prog_err(format!("loading {name} (lsm/{hook})")))?;
+            p.attach()
+                .map_err(prog_err(format!("attaching {name} (lsm/{hook})")))?;
+            self.lsm_attached.insert(name);
+        }
+        Ok(())
+    }
+
+    /// Loads and attaches the fmod_ret programs on the `security_*` functions that carry
+    /// `class` (each once), sharing this engine's rules, targets and counters.
+    pub fn attach_fmod_ret(&mut self, class: SyscallClass) -> Result<(), SysError> {
+        let hooks = fmod_hooks(class);
+        if hooks.is_empty() {
+            return Err(SysError::NoHook {
+                class: class.name(),
+                backend: "fmod_ret",
+            });
+        }
+        self.ensure_offsets()?;
+        let btf = Btf::from_sys_fs().map_err(SysError::AyaBtf)?;
+        for (name, func) in hooks {
+            if self.fmod_links.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let link = fmod::load_and_attach(ebpf::SYS_OBJ, &self.bpf, name, func, &btf)?;
+            self.fmod_links.push((name, link));
+        }
+        Ok(())
     }
 
     /// Attaches the exit observer to `syscalls:sys_exit_<name>` for every syscall of `class`
@@ -397,6 +490,20 @@ impl SysEngine {
 
     /// Installs rules atomically: every rule gets a slot and is live, or none is written.
     pub fn apply(&mut self, rules: &[SysRule]) -> Result<Vec<u32>, SysError> {
+        let rules: Vec<(SysRule, Option<PathRule>)> = rules.iter().map(|r| (*r, None)).collect();
+        self.apply_with_paths(&rules)
+    }
+
+    /// [`apply`](Self::apply) for rules that may carry a path prefix (LSM/fmod_ret file rules;
+    /// the rule gets `SYS_RULE_PATH` and the prefix is written before the rule goes live).
+    pub fn apply_with_paths(
+        &mut self,
+        rules: &[(SysRule, Option<PathRule>)],
+    ) -> Result<Vec<u32>, SysError> {
+        if rules.iter().any(|(_, p)| p.is_some()) {
+            self.ensure_offsets()?;
+            self.config.flags |= CONFIG_HAS_PATH;
+        }
         let free: Vec<u32> = (0..MAX_SYS_RULES)
             .filter(|&i| !self.used[i as usize])
             .take(rules.len())
@@ -405,8 +512,8 @@ impl SysEngine {
             return Err(SysError::Full);
         }
         let mut written = Vec::new();
-        for (slot, rule) in free.iter().zip(rules) {
-            if let Err(e) = self.write_slot(*slot, rule) {
+        for (slot, (rule, path)) in free.iter().zip(rules) {
+            if let Err(e) = self.write_slot(*slot, rule, path.as_ref()) {
                 for s in written {
                     let _ = self.write_rule(s, &SysRule::default());
                     self.used[s as usize] = false;
@@ -425,7 +532,20 @@ impl SysEngine {
         Ok(free)
     }
 
-    fn write_slot(&mut self, slot: u32, rule: &SysRule) -> Result<(), SysError> {
+    fn write_slot(
+        &mut self,
+        slot: u32,
+        rule: &SysRule,
+        path: Option<&PathRule>,
+    ) -> Result<(), SysError> {
+        let mut rule = *rule;
+        if let Some(p) = path {
+            let mut m: Array<&mut MapData, PathRule> =
+                Array::try_from(self.bpf.map_mut("DST_SYS_PATHS").expect("map in object"))
+                    .map_err(map_err("DST_SYS_PATHS"))?;
+            m.set(slot, p, 0).map_err(map_err("DST_SYS_PATHS"))?;
+            rule.flags |= SYS_RULE_PATH;
+        }
         // Fresh counters first, then the rule (the kernel never sees a live rule with stale
         // counters).
         let mut c: Array<&mut MapData, SysCounters> =
@@ -433,7 +553,7 @@ impl SysEngine {
                 .map_err(map_err("DST_SYS_COUNTERS"))?;
         c.set(slot, SysCounters::default(), 0)
             .map_err(map_err("DST_SYS_COUNTERS"))?;
-        self.write_rule(slot, rule)
+        self.write_rule(slot, &rule)
     }
 
     fn write_rule(&mut self, slot: u32, rule: &SysRule) -> Result<(), SysError> {

@@ -1,6 +1,7 @@
 //! Syscall faults on processes that are already running (`dst inject syscall`): resolve the
 //! target (pid, cgroup, comm), pick the backend that can carry the syscall class for a running
-//! process or refuse with the reason, install the rule and read its evidence.
+//! process (cgroup sock hooks, BPF LSM, fmod_ret) or refuse with the reason, install the rule
+//! and read its evidence.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,8 @@ use super::{
     SysEngine, SysError, SysFault, SyscallClass,
     engine::{ProcessEvent, monotonic_ns},
     launch::FaultEvidence,
+    lsm::{LsmPathError, path_rule},
+    select::{Subject, SysFacts, choose},
     spec::{SysSpecError, Target, comm_bytes},
 };
 use crate::{
@@ -43,6 +46,9 @@ pub enum InjectError {
     /// The kernel engine failed.
     #[error(transparent)]
     Engine(#[from] SysError),
+    /// The path prefix cannot be matched in the kernel.
+    #[error(transparent)]
+    Path(#[from] LsmPathError),
 }
 
 /// Builds a target from CLI-style options, checking that it exists.
@@ -85,17 +91,10 @@ pub fn cgroup_of(pid: u32) -> Result<PathBuf, InjectError> {
 }
 
 /// The backend that carries `class` for a running process, or why none can.
-/// `lsm_reason` says why BPF LSM is out (from `dst probe`).
-pub fn backend_for_running(class: SyscallClass, lsm_reason: &str) -> Result<Backend, InjectError> {
-    if class.cgroup_sock() {
-        return Ok(Backend::CgroupSock);
-    }
-    Err(InjectError::NoBackend {
+pub fn backend_for_running(class: SyscallClass, facts: &SysFacts) -> Result<Backend, InjectError> {
+    choose(class, Subject::Running, facts).map_err(|reason| InjectError::NoBackend {
         class: class.name(),
-        reason: format!(
-            "the cgroup sock hooks only cover connect/bind/socket/UDP sendto; BPF LSM and \
-             fmod_ret: {lsm_reason}"
-        ),
+        reason,
     })
 }
 
@@ -109,42 +108,58 @@ pub struct Injection {
 
 /// Installs `fault` on its (running) target with the kernel backend. Nothing stays installed
 /// if any step fails.
-pub fn inject_running(fault: &SysFault, lsm_reason: &str) -> Result<Injection, InjectError> {
+pub fn inject_running(fault: &SysFault, facts: &SysFacts) -> Result<Injection, InjectError> {
     let expires = fault
         .duration
         .map_or(0, |d| monotonic_ns() + d.as_nanos() as u64);
-    inject_running_window(fault, lsm_reason, 0, expires)
+    inject_running_window(fault, facts, 0, expires)
 }
 
 /// Like [`inject_running`], live from `not_before_ns` (0 = now) until `expires_ns` (0 = until
 /// cleared), both CLOCK_MONOTONIC and enforced in the kernel.
 pub fn inject_running_window(
     fault: &SysFault,
-    lsm_reason: &str,
+    facts: &SysFacts,
     not_before_ns: u64,
     expires_ns: u64,
 ) -> Result<Injection, InjectError> {
     fault.validate()?;
-    let backend = backend_for_running(fault.class, lsm_reason)?;
+    let backend = backend_for_running(fault.class, facts)?;
+    let path = match (&fault.path, backend) {
+        (Some(p), Backend::Lsm | Backend::FmodRet) => Some(path_rule(p)?),
+        (Some(_), _) => {
+            return Err(InjectError::NoBackend {
+                class: fault.class.name(),
+                reason: format!("{backend} cannot match --path"),
+            });
+        }
+        (None, _) => None,
+    };
     let mut engine = SysEngine::load()?;
+    let sock_hooks = backend == Backend::CgroupSock;
     let hook_cgroup = match &fault.target {
         Target::Pid { pid, children } => {
             engine.add_pid(*pid, *children)?;
-            cgroup_of(*pid)?
+            sock_hooks.then(|| cgroup_of(*pid)).transpose()?
         }
         Target::Cgroup { path, id } => {
             engine.add_cgroup(*id)?;
-            path.clone()
+            Some(path.clone())
         }
         Target::Comm(c) => {
             engine.add_comm(comm_bytes(c))?;
-            cgroup2_mount()?
+            sock_hooks.then(cgroup2_mount).transpose()?
         }
     };
-    engine.attach_sock(&hook_cgroup)?;
+    match (backend, hook_cgroup) {
+        (Backend::Lsm, _) => engine.attach_lsm(fault.class)?,
+        (Backend::FmodRet, _) => engine.attach_fmod_ret(fault.class)?,
+        (_, Some(cg)) => engine.attach_sock(&cg)?,
+        (_, None) => {}
+    }
     engine.observe_class(fault.class)?;
     engine.observe_processes()?;
-    let slot = engine.apply(&[fault.to_rule(not_before_ns, expires_ns)?])?[0];
+    let slot = engine.apply_with_paths(&[(fault.to_rule(not_before_ns, expires_ns)?, path)])?[0];
     Ok(Injection {
         engine,
         slot,
@@ -220,12 +235,21 @@ mod tests {
 
     #[test]
     fn file_classes_of_running_processes_are_refused_with_a_reason() {
-        let e = backend_for_running(SyscallClass::Write, "EPERM at load").unwrap_err();
+        let facts = SysFacts {
+            lsm: Err("lsm: EPERM at load".into()),
+            fmod_ret: Err("fmod_ret: EPERM at load".into()),
+            ..SysFacts::all()
+        };
+        let e = backend_for_running(SyscallClass::Write, &facts).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("dst exec") && msg.contains("EPERM"), "{msg}");
         assert_eq!(
-            backend_for_running(SyscallClass::Connect, "").unwrap(),
+            backend_for_running(SyscallClass::Connect, &facts).unwrap(),
             Backend::CgroupSock
+        );
+        assert_eq!(
+            backend_for_running(SyscallClass::Write, &SysFacts::all()).unwrap(),
+            Backend::Lsm
         );
     }
 

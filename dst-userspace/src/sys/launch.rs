@@ -1,8 +1,8 @@
 //! `dst exec`: launch a command in a fresh cgroup with syscall faults that follow it and its
-//! children. Each fault goes to the best backend that can carry it for a launched process:
-//! the cgroup sock hooks in the kernel for connect/bind/socket/UDP sendto, else the seccomp
-//! supervisor (BPF LSM would come first where the kernel allows it; not on this build).
-//! The kernel observers watch the cgroup, so the evidence says what the process received.
+//! children. Each fault goes to the best backend that can carry it for a launched process
+//! (`select::choose`): the cgroup sock hooks in the kernel for connect/bind/socket, BPF LSM,
+//! fmod_ret, else the seccomp supervisor. The kernel observers watch the cgroup, so the
+//! evidence says what the process received.
 
 use std::{
     io::Write as _,
@@ -20,7 +20,9 @@ use serde::Serialize;
 use super::{
     SysEngine, SysError, SysEvidenceCounters, SysFault, SyscallClass,
     engine::{Observation, ProcessEvent, monotonic_ns},
+    lsm::{LsmPathError, path_rule},
     seccomp::{self, SupervisedRule, Supervisor},
+    select::{Subject, SysFacts, choose},
     spec::{SysSpecError, Target},
 };
 use crate::{cgroup::Cgroup, probe::Backend};
@@ -52,6 +54,17 @@ pub enum LaunchError {
     /// Creating the hand-over socket pair failed.
     #[error("creating the seccomp hand-over socket: {0}")]
     Socket(#[source] std::io::Error),
+    /// No backend can carry a fault.
+    #[error("no backend can fail {class} calls of a launched process here: {reason}")]
+    NoBackend {
+        /// The class.
+        class: &'static str,
+        /// Why each candidate is out.
+        reason: String,
+    },
+    /// A path prefix cannot be matched in the kernel.
+    #[error(transparent)]
+    Path(#[from] LsmPathError),
 }
 
 /// Evidence of one fault.
@@ -88,8 +101,8 @@ pub struct LaunchReport {
 }
 
 enum Carrier {
-    /// A cgroup sock rule slot.
-    Kernel(u32),
+    /// A kernel rule slot (cgroup sock hooks, BPF LSM or fmod_ret).
+    Kernel(u32, Backend),
     /// A rule of the user-notification supervisor.
     Seccomp(usize),
     /// Unconditional: the filter itself answers `SECCOMP_RET_ERRNO` in the kernel.
@@ -117,21 +130,44 @@ pub struct Launched {
     events: Vec<ProcessEvent>,
 }
 
-/// The backend that carries `class` for a process dst launches on this build. `send` goes to
-/// seccomp: the cgroup sendmsg hooks only see unconnected UDP, seccomp sees every send call.
-pub fn backend_for_launched(class: SyscallClass) -> Backend {
-    if class.cgroup_sock() && class != SyscallClass::Send {
-        Backend::CgroupSock
-    } else {
-        Backend::Seccomp
+/// The backend that carries `class` for a process dst launches, given what the kernel allows.
+/// `send` never goes to the cgroup hooks: they only see unconnected UDP, seccomp sees every
+/// send call.
+pub fn backend_for_launched(class: SyscallClass, facts: &SysFacts) -> Result<Backend, LaunchError> {
+    choose(class, Subject::Launched, facts).map_err(|reason| LaunchError::NoBackend {
+        class: class.name(),
+        reason,
+    })
+}
+
+/// What `launch` assumes without a probe: the cgroup sock hooks and seccomp, no LSM or
+/// trampolines (the CI kernel's shape). `dst exec` passes the probed facts instead.
+pub fn facts_without_probe() -> SysFacts {
+    SysFacts {
+        lsm: Err("lsm: not probed".into()),
+        fmod_ret: Err("fmod_ret: not probed".into()),
+        ..SysFacts::all()
     }
 }
 
+/// Starts `cmd` in a fresh cgroup under `faults` with the backends of
+/// [`facts_without_probe`]; see [`launch_with`].
+pub fn launch(cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchError> {
+    launch_with(cmd, faults, &facts_without_probe())
+}
+
 /// Starts `cmd` in a fresh cgroup under `faults` (their targets are replaced by the launched
-/// process and its children). Nothing runs if any fault is invalid.
-pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchError> {
+/// process and its children), each on the best backend `facts` allow. Nothing runs if any
+/// fault is invalid or has no backend.
+pub fn launch_with(
+    mut cmd: Command,
+    faults: &[SysFault],
+    facts: &SysFacts,
+) -> Result<Launched, LaunchError> {
+    let mut backends = Vec::new();
     for f in faults {
         f.validate()?;
+        backends.push(backend_for_launched(f.class, facts)?);
     }
     let cgroup = Cgroup::create(&format!(
         "dst-exec-{}-{}",
@@ -148,7 +184,7 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
     let mut calls: Vec<(i64, u32)> = Vec::new();
     let mut carriers = Vec::new();
     let mut resolved = Vec::new();
-    for f in faults {
+    for (f, backend) in faults.iter().zip(backends) {
         engine.observe_class(f.class)?;
         let expires = f
             .duration
@@ -160,15 +196,23 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
         };
         let mut rule = fault.to_rule(0, expires)?;
         rule.target = TARGET_CGROUP;
-        match backend_for_launched(f.class) {
-            Backend::CgroupSock => {
-                engine.attach_sock(cgroup.path())?;
-                carriers.push(Some(kernel_rules.len()));
-                kernel_rules.push(rule);
+        match backend {
+            Backend::CgroupSock | Backend::Lsm | Backend::FmodRet => {
+                let path = match (&f.path, backend) {
+                    (Some(p), Backend::Lsm | Backend::FmodRet) => Some(path_rule(p)?),
+                    _ => None,
+                };
+                match backend {
+                    Backend::Lsm => engine.attach_lsm(f.class)?,
+                    Backend::FmodRet => engine.attach_fmod_ret(f.class)?,
+                    _ => engine.attach_sock(cgroup.path())?,
+                }
+                carriers.push(Some((kernel_rules.len(), backend)));
+                kernel_rules.push((rule, path));
             }
             _ => {
                 let action = if unconditional(f) {
-                    carriers.push(Some(usize::MAX));
+                    carriers.push(Some((usize::MAX, Backend::Seccomp)));
                     libc::SECCOMP_RET_ERRNO | (f.errno as u32 & libc::SECCOMP_RET_DATA)
                 } else {
                     carriers.push(None);
@@ -184,15 +228,15 @@ pub fn launch(mut cmd: Command, faults: &[SysFault]) -> Result<Launched, LaunchE
         }
         resolved.push(fault);
     }
-    let slots = engine.apply(&kernel_rules)?;
+    let slots = engine.apply_with_paths(&kernel_rules)?;
     let mut seccomp_i = 0;
     let faults: Vec<(SysFault, Carrier)> = resolved
         .iter()
         .zip(carriers)
         .map(|(f, c)| {
             let carrier = match c {
-                Some(usize::MAX) => Carrier::SeccompErrno,
-                Some(k) => Carrier::Kernel(slots[k]),
+                Some((usize::MAX, _)) => Carrier::SeccompErrno,
+                Some((k, backend)) => Carrier::Kernel(slots[k], backend),
                 None => {
                     seccomp_i += 1;
                     Carrier::Seccomp(seccomp_i - 1)
@@ -306,7 +350,7 @@ impl Launched {
                 .cloned()
                 .collect();
             let (backend, counters) = match carrier {
-                Carrier::Kernel(slot) => (Backend::CgroupSock, self.engine.counters(*slot)?),
+                Carrier::Kernel(slot, backend) => (*backend, self.engine.counters(*slot)?),
                 Carrier::Seccomp(i) => (
                     Backend::Seccomp,
                     self.supervisor

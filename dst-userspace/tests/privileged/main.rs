@@ -13,6 +13,7 @@ mod daemon_sys;
 mod edt;
 mod foundation;
 mod k8s;
+mod lsm;
 mod net;
 mod runner;
 mod support;

@@ -36,7 +36,8 @@ impl Drop for Reaped {
     }
 }
 
-fn skip_without(mechanisms: &[&str]) -> bool {
+/// Whether a mechanism the test needs is missing (per `dst probe`); prints `SKIP: ...` if so.
+pub(crate) fn skip_without(mechanisms: &[&str]) -> bool {
     let report = probe::run();
     for m in mechanisms {
         if !report.has(m) {
@@ -637,7 +638,8 @@ fn connect_refused_by_comm() {
         path: None,
         duration: Some(Duration::from_secs(30)),
     };
-    let mut inj = dst::sys::inject::inject_running(&fault, "not needed").unwrap();
+    let mut inj =
+        dst::sys::inject::inject_running(&fault, &dst::sys::select::SysFacts::all()).unwrap();
     let (t_out, _) = go_and_collect(&mut target);
     let (o_out, _) = go_and_collect(&mut other);
     let report = inj.report().unwrap();

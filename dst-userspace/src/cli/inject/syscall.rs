@@ -191,13 +191,8 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_USAGE));
         }
     };
-    let probe = dst::probe::run();
-    let lsm_reason = probe
-        .mechanisms
-        .get("lsm")
-        .and_then(|c| c.reason.clone())
-        .unwrap_or_else(|| "BPF LSM backend not built into this dst".into());
-    let mut inj = match inject_running(&fault, &lsm_reason) {
+    let facts = dst::sys::select::SysFacts::from_probe(&dst::probe::run());
+    let mut inj = match inject_running(&fault, &facts) {
         Ok(i) => i,
         Err(e @ (InjectError::NoBackend { .. } | InjectError::Engine(_))) => {
             eprintln!("dst inject syscall: {e}");
