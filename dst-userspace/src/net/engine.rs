@@ -2,7 +2,8 @@
 //! TCX, cgroup_skb for per-cgroup faults), writes rules into the rule map atomically and reads
 //! the per-rule counters back as landing evidence.
 //!
-//! Links are owned by this process: when it exits, for any reason, the kernel detaches them.
+//! TCX and cgroup links are owned by this process: when it exits, for any reason, the kernel
+//! detaches them. clsact filters are not; a dead-man lease ([`super::lease`]) makes them inert.
 
 use std::os::fd::AsFd as _;
 
@@ -73,6 +74,9 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    /// The dead-man lease that guards clsact filters could not be started.
+    #[error(transparent)]
+    Lease(#[from] super::lease::LeaseError),
     /// An interface name did not resolve in the namespace.
     #[error("interface {0:?} not found in this network namespace; list them with `ip link`")]
     NoSuchInterface(String),
@@ -166,6 +170,8 @@ pub struct NetEngine {
     wildcard: u64,
     /// Mirror of the non-zero DST_NET_PORTMASK entries.
     port_masks: std::collections::BTreeMap<u16, u64>,
+    /// Renewal of DST_NET_LEASE, running once a clsact filter (not owned by an fd) is attached.
+    lease: Option<super::lease::Lease>,
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
@@ -192,6 +198,7 @@ impl NetEngine {
             delay_lines: Vec::new(),
             wildcard: 0,
             port_masks: std::collections::BTreeMap::new(),
+            lease: None,
         })
     }
 
@@ -227,9 +234,25 @@ impl NetEngine {
                         source,
                     })?;
                 mech = TcMechanism::Clsact;
+                self.hold_lease()?;
             }
         }
         Ok(mech)
+    }
+
+    /// Starts renewing the dead-man lease (once): clsact filters survive a SIGKILLed dst, the
+    /// lease makes them inert within a second of its death.
+    fn hold_lease(&mut self) -> Result<(), NetError> {
+        if self.lease.is_none() {
+            let id = self.map_id(super::lease::LEASE_MAP)?;
+            self.lease = Some(super::lease::Lease::start(id)?);
+        }
+        Ok(())
+    }
+
+    /// The dead-man lease while one is held (CLOCK_MONOTONIC ns it is valid until).
+    pub fn lease_until(&self) -> Option<u64> {
+        self.lease.as_ref().and_then(|l| l.until().ok())
     }
 
     /// Attaches the cgroup_skb programs to `cgroup` so faults can follow its processes.

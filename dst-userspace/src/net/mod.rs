@@ -4,6 +4,7 @@
 pub mod delayline;
 pub mod engine;
 pub mod evidence;
+pub mod lease;
 pub mod partition;
 pub mod spec;
 pub mod tap;
