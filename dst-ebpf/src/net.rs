@@ -47,6 +47,12 @@ pub static WILDCARD: Array<u64> = Array::with_max_entries(1, 0);
 #[map(name = "DST_NET_CONFIG")]
 pub static CONFIG: Array<u32> = Array::with_max_entries(1, 0);
 
+/// Slot 0: the dead-man lease, CLOCK_MONOTONIC ns until which the rules may act. 0 = no lease
+/// in use (TCX and cgroup links die with their owner); otherwise userspace renews it while it
+/// lives, and once it lapses (owner SIGKILLed, clsact filters left behind) every packet passes.
+#[map(name = "DST_NET_LEASE")]
+pub static LEASE: Array<u64> = Array::with_max_entries(1, 0);
+
 /// Delay-line TAPs per attached interface (key: ifindex of the interface).
 #[map(name = "DST_NET_TAPS")]
 pub static TAPS: HashMap<u32, DelayTaps> = HashMap::with_max_entries(64, 0);
@@ -278,6 +284,20 @@ fn matches(rule: &NetRule, flow: &Flow, dir: Direction, ifindex: u32, cgroup_id:
         && (rule.cgroup_id == 0 || rule.cgroup_id == cgroup_id)
 }
 
+/// Whether a lease is in use and has lapsed: then no rule may act (safety invariant 2 for
+/// filters that outlive their owner). One array lookup; the clock is read only under a lease.
+#[inline(always)]
+fn lease_lapsed() -> bool {
+    match LEASE.get(0) {
+        Some(&until) if until != 0 => {
+            // SAFETY: helper without preconditions.
+            let now = unsafe { bpf_ktime_get_ns() };
+            now > until
+        }
+        _ => false,
+    }
+}
+
 /// Runs the packet through every live rule and returns what to do with it. `tstamp` is the
 /// packet's current delivery-mono departure time (0 = none); EDT never makes it earlier.
 #[inline(always)]
@@ -298,7 +318,7 @@ pub fn evaluate(
     let wild = WILDCARD.get(0).copied().unwrap_or(u64::MAX);
     let by_port = PORTMASK.get(u32::from(flow.dport)).copied().unwrap_or(0);
     let candidates = wild | by_port;
-    if candidates == 0 {
+    if candidates == 0 || lease_lapsed() {
         return Verdict::Pass;
     }
     let mut now = 0u64;

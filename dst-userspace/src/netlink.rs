@@ -392,4 +392,33 @@ impl Netlink {
                 .collect())
         })
     }
+
+    /// Names of the cls_bpf programs in the tc filters on the interface's clsact ingress and
+    /// egress hooks (the programs attached without TCX).
+    pub fn bpf_filter_names(&self, index: u32) -> Result<Vec<String>, NetlinkError> {
+        use netlink_packet_route::tc::{TcFilterBpfOption, TcOption};
+        self.rt.block_on(async {
+            let mut names = Vec::new();
+            for ingress in [true, false] {
+                let get = self.handle.traffic_filter(index as i32).get();
+                let get = if ingress { get.ingress() } else { get.egress() };
+                let msgs: Vec<TcMessage> = get
+                    .execute()
+                    .try_collect()
+                    .await
+                    .map_err(req(format!("listing tc filters of ifindex {index}")))?;
+                for m in msgs {
+                    for a in m.attributes {
+                        if let TcAttribute::Options(opts) = a {
+                            names.extend(opts.into_iter().filter_map(|o| match o {
+                                TcOption::Bpf(TcFilterBpfOption::ProgName(n)) => Some(n),
+                                _ => None,
+                            }));
+                        }
+                    }
+                }
+            }
+            Ok(names)
+        })
+    }
 }

@@ -2,7 +2,8 @@
 //! TCX, cgroup_skb for per-cgroup faults), writes rules into the rule map atomically and reads
 //! the per-rule counters back as landing evidence.
 //!
-//! Links are owned by this process: when it exits, for any reason, the kernel detaches them.
+//! TCX and cgroup links are owned by this process: when it exits, for any reason, the kernel
+//! detaches them. clsact filters are not; a dead-man lease ([`super::lease`]) makes them inert.
 
 use std::os::fd::AsFd as _;
 
@@ -75,6 +76,9 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    /// The dead-man lease that guards clsact filters could not be started.
+    #[error(transparent)]
+    Lease(#[from] super::lease::LeaseError),
     /// An interface name did not resolve in the namespace.
     #[error("interface {0:?} not found in this network namespace; list them with `ip link`")]
     NoSuchInterface(String),
@@ -173,6 +177,8 @@ pub struct NetEngine {
     port_masks: std::collections::BTreeMap<u16, u64>,
     /// EDT histogram scale of each slot's rule (kept after the rule is cleared).
     hist_shift: [u8; MAX_NET_RULES as usize],
+    /// Renewal of DST_NET_LEASE, running once a clsact filter (not owned by an fd) is attached.
+    lease: Option<super::lease::Lease>,
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
@@ -200,6 +206,7 @@ impl NetEngine {
             wildcard: 0,
             port_masks: std::collections::BTreeMap::new(),
             hist_shift: [0; MAX_NET_RULES as usize],
+            lease: None,
         })
     }
 
@@ -235,9 +242,25 @@ impl NetEngine {
                         source,
                     })?;
                 mech = TcMechanism::Clsact;
+                self.hold_lease()?;
             }
         }
         Ok(mech)
+    }
+
+    /// Starts renewing the dead-man lease (once): clsact filters survive a SIGKILLed dst, the
+    /// lease makes them inert within a second of its death.
+    fn hold_lease(&mut self) -> Result<(), NetError> {
+        if self.lease.is_none() {
+            let id = self.map_id(super::lease::LEASE_MAP)?;
+            self.lease = Some(super::lease::Lease::start(id)?);
+        }
+        Ok(())
+    }
+
+    /// The dead-man lease while one is held (CLOCK_MONOTONIC ns it is valid until).
+    pub fn lease_until(&self) -> Option<u64> {
+        self.lease.as_ref().and_then(|l| l.until().ok())
     }
 
     /// Attaches the cgroup_skb programs to `cgroup` so faults can follow its processes.

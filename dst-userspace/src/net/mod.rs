@@ -7,6 +7,7 @@ pub mod engine;
 pub mod evidence;
 pub mod fq;
 pub mod ifb;
+pub mod lease;
 pub mod partition;
 pub mod spec;
 pub mod tap;

@@ -184,7 +184,12 @@ fn daemon_syscall_fault_evidence_events_and_dead_man() {
     );
 
     // A targeted process that exits is reported from the kernel's ring buffer.
-    let mut sleeper = Command::new("sleep").arg("2").spawn().unwrap();
+    // Exits (status 0) when the test closes its stdin, after the fault is installed.
+    let mut sleeper = Command::new("sh")
+        .args(["-c", "read x; exit 0"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     let spid = sleeper.id();
     let events = subscribe(&sock);
     let r = call(
@@ -197,6 +202,7 @@ fn daemon_syscall_fault_evidence_events_and_dead_man() {
         ),
     );
     assert_eq!(r.status, 201, "{}", r.text());
+    drop(sleeper.stdin.take());
     let want = format!("\"pid\":{spid}");
     let text = read_events_until(events, &["event: process_exited", &want]);
     let _ = sleeper.wait();

@@ -74,19 +74,7 @@ const EXCLUDE: &[(&str, &str)] = &[
 /// Failures known on a kernel, with the reason (a dst bug the VM tier found). They still
 /// run; the table shows `FAILED (known)` and the tier does not fail on them; an `ok` there is
 /// reported so the entry gets removed.
-const KNOWN: &[(&str, &str, &str)] = &[
-    (
-        "6.1",
-        "net::sigkill_of_dst_removes_the_fault",
-        "the test's dst_programs_on() queries TCX only; 6.1 has no TCX, dst attaches clsact filters",
-    ),
-    (
-        "6.1",
-        "net::sigkill_removes_the_delay_line",
-        "clsact filters (6.1 has no TCX links) outlive a SIGKILLed dst: the port is blackholed \
-         after the kill (safety invariant 2)",
-    ),
-];
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 /// Facts of each guest kernel that the probe test pins (found by running the probe there:
 /// the `Probe on …` lines of target/vm/summary.md).
