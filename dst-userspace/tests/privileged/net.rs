@@ -253,6 +253,8 @@ fn delay_line_delays_by_the_requested_distribution() {
     let inj = Inject::start(&[
         "inject",
         "net",
+        "--backend",
+        "delay-line",
         "--netns",
         ns_name(a),
         "--dev",
@@ -322,6 +324,8 @@ fn reorder_is_observed_by_the_receiver_and_counted() {
     let inj = Inject::start(&[
         "inject",
         "net",
+        "--backend",
+        "delay-line",
         "--netns",
         ns_name(a),
         "--dev",
@@ -575,6 +579,8 @@ fn ingress_delay_through_the_delay_line() {
     let inj = Inject::start(&[
         "inject",
         "net",
+        "--backend",
+        "delay-line",
         "--netns",
         ns_name(b),
         "--dev",
@@ -654,6 +660,8 @@ fn rate_paces_matched_traffic() {
     let inj = Inject::start(&[
         "inject",
         "net",
+        "--backend",
+        "delay-line",
         "--netns",
         ns_name(a),
         "--dev",
@@ -762,6 +770,8 @@ fn sigkill_removes_the_delay_line() {
     let mut inj = Inject::start(&[
         "inject",
         "net",
+        "--backend",
+        "delay-line",
         "--netns",
         ns_name(a),
         "--dev",

@@ -66,6 +66,12 @@ const EXCLUDE: &[(&str, &str)] = &[
         "userspace delay line: median 32 ms for 20 ms under TCG",
     ),
     (
+        "net::reorder_is_observed_by_the_receiver_and_counted",
+        "delay-line reorder: exact receiver order vs the delay line's count; with 2 emulated vCPUs \
+         re-injected packets can swap in flight (196 late vs 197 overtaken on 6.1); EDT reorder is \
+         checked in the guests by edt::",
+    ),
+    (
         "sys::pause_stops_progress_then_resumes",
         "waits at most 5 s for the stop while SysEngine loads, which takes longer under TCG",
     ),
