@@ -36,8 +36,8 @@ pub fn all(args: &Args) -> anyhow::Result<()> {
         crate::vm::run(&crate::vm::Args {
             kernel: "all".into(),
             filter: None,
-            timeout: 900,
-            cpus: 2,
+            timeout: 1500,
+            cpus: 1,
             verbose: false,
         })?;
     }
