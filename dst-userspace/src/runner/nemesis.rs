@@ -343,6 +343,17 @@ pub fn record_windows(
         .collect();
     edges.sort_by_key(|e| e.0);
     let nemesis = || Process::Name("nemesis".into());
+    let record_landing = |s: &Scheduled| {
+        if let Some(e) = sample(s) {
+            log.record(
+                nemesis(),
+                OpType::Info,
+                "landing",
+                None,
+                json!({ "id": s.id, "applied": e.applied, "matched": e.matched }),
+            );
+        }
+    };
     let mut live: Vec<&Scheduled> = Vec::new();
     for (at, start, s) in edges {
         loop {
@@ -357,15 +368,7 @@ pub fn record_windows(
             }
             std::thread::sleep(SAMPLE_EVERY);
             for l in &live {
-                if let Some(e) = sample(l) {
-                    log.record(
-                        nemesis(),
-                        OpType::Info,
-                        "landing",
-                        None,
-                        json!({ "id": l.id, "applied": e.applied, "matched": e.matched }),
-                    );
-                }
+                record_landing(l);
             }
         }
         let (f, value) = match (s.kind, start) {
@@ -389,15 +392,7 @@ pub fn record_windows(
         if start {
             live.push(s);
         } else {
-            if let Some(e) = sample(s) {
-                log.record(
-                    nemesis(),
-                    OpType::Info,
-                    "landing",
-                    None,
-                    json!({ "id": s.id, "applied": e.applied, "matched": e.matched }),
-                );
-            }
+            record_landing(s);
             live.retain(|l| l.id != s.id);
         }
         log.record(nemesis(), OpType::Info, f, None, value);
