@@ -13,13 +13,17 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::{
+    delay::{DelayDevices, DelayEvidence, DelayUse},
     events::{Bus, Event},
     sysfaults::{SysFaultView, SysTable},
 };
 use crate::{
     cgroup::Cgroup,
     fault::{FaultFileError, FaultSet, NetFaultSpec, net::kind_name},
-    net::{Direction, NetEngine, NetFault, RuleEvidence, engine::TcMechanism, spec::monotonic_ns},
+    net::{
+        Direction, NetEngine, NetFault, RuleEvidence, backend::NetBackend, engine::TcMechanism,
+        spec::monotonic_ns,
+    },
     netlink::Netlink,
     netns::NetNs,
 };
@@ -120,6 +124,10 @@ pub struct FaultView {
     pub evidence: RuleEvidence,
     /// `applied > 0`: the fault really happened.
     pub landed: bool,
+    /// Delay, reorder and rate faults: the mechanism holding the packets (`edt-fq` or
+    /// `delay-line`) and the delays it really gave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Box<DelayEvidence>>,
 }
 
 struct Record {
@@ -127,6 +135,10 @@ struct Record {
     /// Counters snapshotted before the slot could be reused.
     frozen: Option<RuleEvidence>,
     landed_reported: bool,
+    /// The delay machinery the fault relies on (delay, reorder, rate).
+    delay: Option<DelayUse>,
+    /// Its delay evidence, snapshotted when the fault ended.
+    frozen_delay: Option<DelayEvidence>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -155,6 +167,8 @@ pub struct FaultTable {
     sys: SysTable,
     /// Cross-node transactions by id.
     txns: HashMap<String, Txn>,
+    /// fq / ifb / delay lines of the devices carrying delay, reorder and rate faults.
+    delay: DelayDevices,
 }
 
 /// A transaction of the two-phase apply.
@@ -196,6 +210,7 @@ impl FaultTable {
             bus,
             sys: SysTable::default(),
             txns: HashMap::new(),
+            delay: DelayDevices::default(),
         }
     }
 
@@ -330,7 +345,7 @@ impl FaultTable {
                 .chain(
                     prepared
                         .iter()
-                        .filter_map(|p| p.6.clone())
+                        .filter_map(|p| p.cgroup.clone())
                         .filter(|p| *p != path),
                 )
                 .next();
@@ -349,8 +364,8 @@ impl FaultTable {
             .faults
             .values()
             .any(|r| r.view.state == FaultState::Active && r.view.spec.target.dev.is_none())
-            || prepared.iter().any(|p| p.3.ifindex == 0);
-        let devices_pending = prepared.iter().any(|p| p.3.ifindex != 0);
+            || prepared.iter().any(|p| p.fault.ifindex == 0);
+        let devices_pending = prepared.iter().any(|p| p.fault.ifindex != 0);
         match &t.dev {
             Some(dev) => {
                 if let Some((ns, other)) = self.tc_devices.get(&fault.ifindex)
@@ -437,16 +452,15 @@ impl FaultTable {
                 }
                 other => FaultError::Invalid(other),
             })?;
-            if fault.action.needs_delay_line() {
-                return Err(refused(
-                    format!("{at}.action.kind"),
-                    format!(
-                        "{} needs the TAP delay line, which the daemon does not run yet; use \
-                         `dst inject net` for delay, reorder and rate",
-                        kind_name(&spec.action)
-                    ),
-                ));
-            }
+            let delay = if fault.action.needs_delay_line() {
+                Some(
+                    self.delay
+                        .choose(&fault, spec.direction)
+                        .map_err(|e| refused(format!("{at}.action.kind"), e))?,
+                )
+            } else {
+                None
+            };
             self.resolve(&at, spec, &mut fault)?;
             self.check_blast_radius(&at, spec, &fault, &prepared)?;
             let (not_before, expires) = spec.schedule.window(now);
@@ -459,7 +473,16 @@ impl FaultTable {
                 ),
                 None => None,
             };
-            prepared.push((at, id, seed, fault, not_before, expires, cgroup));
+            prepared.push(Prepared {
+                at,
+                id,
+                seed,
+                fault,
+                not_before,
+                expires,
+                cgroup,
+                delay,
+            });
         }
         Ok(prepared)
     }
@@ -495,11 +518,11 @@ impl FaultTable {
             drop(self.sys.prepare(at, id.clone(), spec, seed, now)?);
             sys_ids.push(id);
         }
-        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
-            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
-            self.attach(at, &set.net[i], ifindex)?;
+        for (i, p) in prepared.iter().enumerate() {
+            let ifindex = (p.fault.ifindex != 0).then_some(p.fault.ifindex);
+            self.attach(&p.at, &set.net[i], ifindex)?;
         }
-        let net_ids: Vec<String> = prepared.iter().map(|p| p.1.clone()).collect();
+        let net_ids: Vec<String> = prepared.iter().map(|p| p.id.clone()).collect();
         for (spec, id) in set.net.iter_mut().zip(&net_ids) {
             spec.id = Some(id.clone());
         }
@@ -586,7 +609,7 @@ impl FaultTable {
         }
         let now = monotonic_ns();
         let mut ids = HashSet::new();
-        let prepared = self.plan_net(&set, now, &mut ids)?;
+        let mut prepared = self.plan_net(&set, now, &mut ids)?;
         let mut sys_prepared = Vec::new();
         for (i, spec) in set.sys.iter().enumerate() {
             let at = format!("sys[{i}]");
@@ -607,10 +630,88 @@ impl FaultTable {
         // programs; dropped again if the network rules are refused), then every network rule
         // in one atomic step.
         let mut backends = Vec::new();
-        for (i, (at, _, _, f, ..)) in prepared.iter().enumerate() {
-            let ifindex = (f.ifindex != 0).then_some(f.ifindex);
-            backends.push(self.attach(at, &set.net[i], ifindex)?);
+        for (i, p) in prepared.iter().enumerate() {
+            let ifindex = (p.fault.ifindex != 0).then_some(p.fault.ifindex);
+            backends.push(self.attach(&p.at, &set.net[i], ifindex)?);
         }
+        // Delay machinery next (fq, ifb, delay line): released again on any refusal below.
+        let mut uses = Vec::new();
+        for (i, p) in prepared.iter_mut().enumerate() {
+            let u = match p.delay {
+                Some(backend) => match self.ensure_delay(&p.at, &set.net[i], backend, &mut p.fault)
+                {
+                    Ok(u) => Some(u),
+                    Err(e) => {
+                        self.release_delay();
+                        return Err(e);
+                    }
+                },
+                None => None,
+            };
+            uses.push(u);
+        }
+        let result = self.install(set, prepared, sys_prepared, backends, uses, now);
+        if result.is_err() {
+            self.release_delay();
+        }
+        result
+    }
+
+    /// Creates the delay machinery `backend` needs for the fault at `at`.
+    fn ensure_delay(
+        &mut self,
+        at: &str,
+        spec: &NetFaultSpec,
+        backend: NetBackend,
+        fault: &mut NetFault,
+    ) -> Result<DelayUse, FaultError> {
+        let dev = spec.target.dev.clone().ok_or_else(|| {
+            refused(
+                format!("{at}.target.dev"),
+                "delay, reorder and rate need a device to hold packets on",
+            )
+        })?;
+        let key = (spec.target.netns.clone(), dev);
+        let engine = self
+            .engine
+            .as_mut()
+            .map_err(|e| FaultError::Unavailable(e.clone()))?;
+        self.delay
+            .ensure(engine, &key, spec.direction, backend, fault)
+            .map_err(|e| refused(format!("{at}.target.dev"), e))
+    }
+
+    /// Releases the delay machinery no active fault relies on.
+    fn release_delay(&mut self) {
+        let Ok(engine) = self.engine.as_mut() else {
+            return;
+        };
+        let active: Vec<DelayUse> = self
+            .faults
+            .values()
+            .filter(|r| r.view.state == FaultState::Active)
+            .filter_map(|r| r.delay.clone())
+            .collect();
+        for r in self.delay.release_unused(engine, active.iter()) {
+            tracing::info!(
+                "fq removed from {}: root qdisc {}",
+                r.dev,
+                r.restored.as_deref().unwrap_or("unknown")
+            );
+        }
+    }
+
+    /// The kernel half of [`FaultTable::apply`]: syscall faults, then every network rule in
+    /// one step.
+    fn install(
+        &mut self,
+        set: FaultSet,
+        prepared: Vec<Prepared>,
+        sys_prepared: Vec<super::sysfaults::Prepared>,
+        backends: Vec<&'static str>,
+        uses: Vec<Option<DelayUse>>,
+        now: u64,
+    ) -> Result<Vec<AnyView>, FaultError> {
         // Freeze counters of ended faults whose slots the engine may now reuse.
         let owners: Vec<(u32, String)> = self
             .slot_owner
@@ -626,7 +727,7 @@ impl FaultTable {
         }
         let rules: Vec<_> = prepared
             .iter()
-            .map(|(_, _, _, f, nb, ex, _)| (f.clone(), *nb, *ex))
+            .map(|p| (p.fault.clone(), p.not_before, p.expires))
             .collect();
         let installed = self.sys.install(sys_prepared)?;
         let slots = self
@@ -635,25 +736,28 @@ impl FaultTable {
             .map_err(|e| refused("net".into(), e))?;
         let sys_views = self.sys.commit(installed, now, &self.bus);
         let mut views = Vec::new();
-        for (((_, id, seed, _, not_before, expires, _), slot), (spec, backend)) in prepared
+        for (((p, slot), (spec, backend)), delay) in prepared
             .into_iter()
             .zip(slots)
             .zip(set.net.into_iter().zip(backends))
+            .zip(uses)
         {
+            let id = p.id;
             let view = FaultView {
                 id: id.clone(),
                 kind: "net",
                 state: FaultState::Active,
                 spec,
-                seed,
+                seed: p.seed,
                 backend,
                 slot,
                 applied_at: now,
-                not_before,
-                expires,
+                not_before: p.not_before,
+                expires: p.expires,
                 ended_at: None,
                 evidence: RuleEvidence::default(),
                 landed: false,
+                delay: None,
             };
             self.slot_owner.insert(slot, id.clone());
             self.faults.insert(
@@ -662,10 +766,13 @@ impl FaultTable {
                     view: view.clone(),
                     frozen: None,
                     landed_reported: false,
+                    delay,
+                    frozen_delay: None,
                 },
             );
+            // With live delay evidence (names the backend holding the packets).
+            views.push(AnyView::Net(self.net_view(&id).unwrap_or(view)));
             self.bus.publish(Event::FaultApplied { id, time: now });
-            views.push(AnyView::Net(view));
         }
         views.extend(sys_views.into_iter().map(AnyView::Sys));
         self.prune();
@@ -700,6 +807,13 @@ impl FaultTable {
         let mut v = r.view.clone();
         v.evidence = self.evidence_of(id, r);
         v.landed = v.evidence.applied > 0;
+        v.delay = match (&r.frozen_delay, &r.delay, &self.engine) {
+            (Some(frozen), ..) => Some(Box::new(frozen.clone())),
+            (None, Some(u), Ok(engine)) => {
+                Some(Box::new(self.delay.evidence(engine, u, r.view.slot)))
+            }
+            _ => None,
+        };
         v
     }
 
@@ -743,10 +857,21 @@ impl FaultTable {
         engine.clear(slot).map_err(|e| refused("id".into(), e))?;
         let ev = engine.evidence(slot).ok();
         let now = monotonic_ns();
+        let delay = match (
+            self.faults.get(id).and_then(|r| r.delay.as_ref()),
+            &self.engine,
+        ) {
+            (Some(u), Ok(engine)) => Some(self.delay.evidence(engine, u, slot)),
+            _ => None,
+        };
         if let Some(r) = self.faults.get_mut(id) {
             r.view.state = state;
             r.view.ended_at = Some(now);
             r.frozen = ev.or(r.frozen);
+            r.frozen_delay = delay;
+        }
+        if self.faults.get(id).is_some_and(|r| r.delay.is_some()) {
+            self.release_delay();
         }
         let view = self.net_view(id)?;
         self.bus.publish(match state {
@@ -837,9 +962,20 @@ fn random_seed() -> u64 {
     u64::from_ne_bytes(b)
 }
 
-/// A fault checked and resolved, waiting for the atomic apply:
-/// (field path, id, seed, engine fault, not_before, expires, canonical cgroup path).
-type Prepared = (String, String, u64, NetFault, u64, u64, Option<PathBuf>);
+/// A network fault checked and resolved, waiting for the atomic apply.
+struct Prepared {
+    /// Field path (`net[2]`).
+    at: String,
+    id: String,
+    seed: u64,
+    fault: NetFault,
+    not_before: u64,
+    expires: u64,
+    /// Canonical cgroup path of a cgroup target.
+    cgroup: Option<PathBuf>,
+    /// The delay backend chosen for a delay, reorder or rate fault.
+    delay: Option<NetBackend>,
+}
 
 type Job = Box<dyn FnOnce(&mut FaultTable) + Send>;
 

@@ -6,6 +6,7 @@
 //! On SIGTERM/SIGINT it first clears the faults and writes their final evidence.
 
 pub mod auth;
+pub mod delay;
 pub mod events;
 pub mod faults;
 pub mod listener;

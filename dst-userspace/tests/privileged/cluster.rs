@@ -1,7 +1,8 @@
 //! The multi-node coordinator on this machine: three network namespaces as nodes on a bridge
 //! plus a fourth for the coordinator, one `dst daemon` per node inside its namespace serving
 //! TCP on the node's address with a token. `dst cluster partition` cuts {n1,n2}|{n3}, evidence
-//! comes from all three daemons in one report, heal restores traffic; a daemon killed between
+//! comes from all three daemons in one report, heal restores traffic; `dst cluster delay`
+//! delays traffic between the groups only, then heals; a daemon killed between
 //! prepare and commit, or one refusing at prepare, rolls every other node back.
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
 
 use dst::{
     cluster::{ClusterFault, Coordinator, Inventory},
-    testing::{Topology, udp_sequence},
+    testing::{Topology, udp_sequence, udp_timed},
 };
 use serde_json::Value;
 
@@ -175,6 +176,72 @@ fn coordinator_partitions_heals_and_rolls_back() {
         applied["total_ms"].as_f64().unwrap(),
         healed["ms"].as_f64().unwrap()
     );
+
+    // Delay between {n1,n2} and {n3}: 40 ms one-way across the groups (each side delays its
+    // egress towards the other group), none inside a group; heal removes it.
+    let (code, delayed) = cluster_cli(
+        &ctl.ns,
+        &inv_path,
+        &[
+            "delay",
+            "--group",
+            "n1,n2",
+            "--group",
+            "n3",
+            "--base",
+            "40ms",
+            "--duration",
+            "60s",
+        ],
+    );
+    assert_eq!(code, 0, "{delayed}");
+    let dtxn = delayed["txn"].as_str().unwrap().to_string();
+    let median = |got: Vec<dst::testing::Arrival>| {
+        assert_eq!(got.len(), 100, "delay must not lose datagrams");
+        let mut ms: Vec<f64> = got.iter().map(|a| a.one_way_ns as f64 / 1e6).collect();
+        ms.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        ms[50]
+    };
+    let timed = |a, b, port| {
+        median(
+            udp_timed(
+                a,
+                b,
+                port,
+                100,
+                Duration::from_millis(2),
+                Duration::from_millis(400),
+            )
+            .unwrap(),
+        )
+    };
+    let (d13, d31, d12) = (
+        timed(n1, n3, 9110),
+        timed(n3, n1, 9111),
+        timed(n1, n2, 9112),
+    );
+    eprintln!(
+        "cluster delay 40ms: one-way median n1->n3 {d13:.2} n3->n1 {d31:.2} n1->n2 {d12:.2} ms"
+    );
+    assert!((35.0..=45.0).contains(&d13), "n1->n3 {d13:.2} ms");
+    assert!((35.0..=45.0).contains(&d31), "n3->n1 {d31:.2} ms");
+    assert!(d12 < 20.0, "n1->n2 inside a group was delayed: {d12:.2} ms");
+    let (code, ev) = cluster_cli(&ctl.ns, &inv_path, &["evidence", "--txn", &dtxn]);
+    assert_eq!(code, 0, "{ev}");
+    let held: u64 = ev["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n["faults"].as_array().unwrap().iter())
+        .map(|f| f["evidence"]["delayed"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(held >= 200, "delayed counters across nodes: {held}: {ev}");
+    let (code, healed) = cluster_cli(&ctl.ns, &inv_path, &["heal", "--txn", &dtxn]);
+    assert_eq!(code, 0, "{healed}");
+    assert!(timed(n1, n3, 9113) < 20.0, "heal did not remove the delay");
+    for d in &daemons {
+        assert_eq!(faults_of(d), serde_json::json!([]));
+    }
 
     // A node that refuses at prepare (its interface does not exist): nothing anywhere.
     let coord_in_ctl = |inv_text: String, kill_n3: bool, daemons: &mut Vec<Daemon>| {

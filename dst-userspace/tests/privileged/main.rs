@@ -9,6 +9,7 @@
 mod cluster;
 mod containers;
 mod daemon;
+mod daemon_delay;
 mod daemon_sys;
 mod edt;
 mod foundation;

@@ -51,7 +51,14 @@ pub struct Args {
 
 /// Test modules the VM runs: the host's net and syscall tests (to catch kernel differences),
 /// the probe check, and the mechanisms only these kernels have (LSM, EDT).
-const SELECT: &[&str] = &["net::", "sys::", "foundation::probe", "lsm::", "edt::"];
+const SELECT: &[&str] = &[
+    "net::",
+    "sys::",
+    "foundation::probe",
+    "lsm::",
+    "edt::",
+    "daemon_delay::",
+];
 
 /// Tests of the selected modules left out of the guest, with the reason. They measure
 /// wall-clock behaviour of userspace (the TAP delay line, a paused bash loop sampled by the
