@@ -146,6 +146,28 @@ pub struct NetCounters {
 }
 const _: () = assert!(core::mem::size_of::<NetCounters>() == 96);
 
+/// [`NetEvent::kind`]: the rule was applied to its first packet on this CPU.
+pub const NET_EVENT_LANDED: u32 = 1;
+/// [`NetEvent::kind`]: a packet matched the rule after its kernel-enforced expiry (first time on
+/// this CPU).
+pub const NET_EVENT_EXPIRED: u32 = 2;
+
+/// A network fault event for userspace (ring buffer `DST_NET_EVENTS`), sent at most once per
+/// rule, kind and CPU (when the CPU's counter for it goes from 0 to 1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetEvent {
+    /// `NET_EVENT_*`.
+    pub kind: u32,
+    /// Rule slot.
+    pub slot: u32,
+    /// CLOCK_MONOTONIC ns of the packet.
+    pub time_ns: u64,
+    /// Seed of the rule (tells a slot's successive faults apart).
+    pub seed: u64,
+}
+const _: () = assert!(core::mem::size_of::<NetEvent>() == 24);
+
 /// Key of the per-flow EDT state: the 5-tuple and the rule slot.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -315,6 +337,7 @@ mod pod {
     unsafe impl aya::Pod for super::NetRule {}
     unsafe impl aya::Pod for super::NetCounters {}
     unsafe impl aya::Pod for super::RuleSeq {}
+    unsafe impl aya::Pod for super::NetEvent {}
     unsafe impl aya::Pod for super::DelayTaps {}
     unsafe impl aya::Pod for super::TapReturn {}
     unsafe impl aya::Pod for super::EdtFlowKey {}

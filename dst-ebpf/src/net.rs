@@ -7,16 +7,16 @@
 use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use dst_common::{
     MAX_NET_RULES,
     net::{
         ACTION_CORRUPT, ACTION_COUNT, ACTION_DELAY, ACTION_DROP, ACTION_DUPLICATE, ACTION_RATE,
         ACTION_REORDER, DelayTaps, EDT_HIST_BUCKETS, EDT_HORIZON_NS, EDT_RATE_MAX_BACKLOG_NS,
-        EdtFlow, EdtFlowKey, NetCounters, NetRule, RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB,
-        RULE_EGRESS, RULE_INGRESS, RuleSeq, SPREAD_SALT, TapReturn, decide, draw, edt_delay_ns,
-        next_spacing_ns, pacing_ns, reorder_hold_ns,
+        EdtFlow, EdtFlowKey, NET_EVENT_EXPIRED, NET_EVENT_LANDED, NetCounters, NetEvent, NetRule,
+        RULE_ACTIVE, RULE_EDT, RULE_EDT_IFB, RULE_EGRESS, RULE_INGRESS, RuleSeq, SPREAD_SALT,
+        TapReturn, decide, draw, edt_delay_ns, next_spacing_ns, pacing_ns, reorder_hold_ns,
     },
 };
 
@@ -73,6 +73,25 @@ pub static EDT_PACE: Array<u64> = Array::with_max_entries(MAX_NET_RULES, 0);
 /// EDT: latest departure time given per flow and rule (reorder accounting).
 #[map(name = "DST_NET_EDT_FLOWS")]
 pub static EDT_FLOWS: LruHashMap<EdtFlowKey, EdtFlow> = LruHashMap::with_max_entries(16_384, 0);
+
+/// Landed and expired events for userspace (at most one per rule, kind and CPU).
+#[map(name = "DST_NET_EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(64 * 1024, 0);
+
+/// Sends `kind` for the rule in `slot` (dropped silently when the ring is full: the counters
+/// stay the evidence, userspace also polls them).
+#[inline(always)]
+fn emit(kind: u32, slot: u32, time_ns: u64, seed: u64) {
+    let _ = EVENTS.output::<NetEvent>(
+        &NetEvent {
+            kind,
+            slot,
+            time_ns,
+            seed,
+        },
+        0,
+    );
+}
 
 /// What the caller should do with the packet.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -346,6 +365,9 @@ pub fn evaluate(
         // SAFETY: per-CPU slot of this CPU; no other writer while the program runs on it.
         let c = unsafe { &mut *c };
         if rule.expires_ns != 0 && now >= rule.expires_ns {
+            if c.expired == 0 {
+                emit(NET_EVENT_EXPIRED, i, now, rule.seed);
+            }
             c.expired += 1;
             continue;
         }
@@ -423,6 +445,7 @@ pub fn evaluate(
         c.bytes += len as u64;
         if c.first_applied_ns == 0 {
             c.first_applied_ns = now;
+            emit(NET_EVENT_LANDED, i, now, rule.seed);
         }
         c.last_applied_ns = now;
         if rule.action != ACTION_COUNT && verdict != Verdict::Pass {

@@ -23,6 +23,9 @@ pub enum Event {
         id: String,
         /// When the first packet was acted on.
         time: u64,
+        /// `ring_buffer`: pushed by the kernel program as it acted; `counters`: noticed by the
+        /// daemon's 200 ms poll of the counters (the backstop when the ring was full).
+        via: &'static str,
     },
     /// A fault was cleared (by a client or at shutdown), with its final counters.
     FaultCleared {

@@ -21,7 +21,10 @@ use crate::{
     cgroup::Cgroup,
     fault::{FaultFileError, FaultSet, NetFaultSpec, net::kind_name},
     net::{
-        Direction, NetEngine, NetFault, RuleEvidence, backend::NetBackend, engine::TcMechanism,
+        Direction, NetEngine, NetFault, RuleEvidence,
+        backend::NetBackend,
+        engine::TcMechanism,
+        events::{KernelNetEvent, NetEventKind, NetEvents},
         spec::monotonic_ns,
     },
     netlink::Netlink,
@@ -942,11 +945,72 @@ impl FaultTable {
                 self.bus.publish(Event::FaultLanded {
                     id: id.clone(),
                     time: ev.first_applied_ns.unwrap_or(now),
+                    via: "counters",
                 });
             }
             if expires != 0 && now >= expires {
                 let _ = self.end(&id, FaultState::Expired);
             }
+        }
+    }
+}
+
+impl FaultTable {
+    /// Acts on the kernel's ring-buffer events: `fault_landed` the moment a fault first acts
+    /// (the earliest CPU's report wins; later CPUs' reports are duplicates), and a fault whose
+    /// expiry the kernel enforced on a packet is retired at once.
+    pub fn on_kernel_events(&mut self, events: &[KernelNetEvent]) {
+        for e in events {
+            let Some(id) = self.slot_owner.get(&e.slot).cloned() else {
+                continue;
+            };
+            let Some(r) = self.faults.get_mut(&id) else {
+                continue;
+            };
+            // The slot's current fault, not an earlier one whose event was still queued.
+            if r.view.state != FaultState::Active
+                || r.view.seed != e.seed
+                || e.time_ns < r.view.applied_at
+            {
+                continue;
+            }
+            match e.kind {
+                NetEventKind::Landed if !r.landed_reported => {
+                    r.landed_reported = true;
+                    self.bus.publish(Event::FaultLanded {
+                        id,
+                        time: e.time_ns,
+                        via: "ring_buffer",
+                    });
+                }
+                NetEventKind::Landed => {}
+                NetEventKind::Expired => {
+                    let _ = self.end(&id, FaultState::Expired);
+                }
+            }
+        }
+    }
+}
+
+/// Waits on the kernel's ring buffer and hands each batch of events to the table thread; ends
+/// when that thread is gone.
+fn read_kernel_events(mut events: NetEvents, tx: mpsc::Sender<Job>) {
+    loop {
+        let batch = events.wait(std::time::Duration::from_secs(1));
+        if batch.is_empty() {
+            // Also notices a stopped table within a second.
+            if tx.send(Box::new(|_: &mut FaultTable| {})).is_err() {
+                return;
+            }
+            continue;
+        }
+        if tx
+            .send(Box::new(move |t: &mut FaultTable| {
+                t.on_kernel_events(&batch)
+            }))
+            .is_err()
+        {
+            return;
         }
     }
 }
@@ -989,10 +1053,19 @@ impl Faults {
     /// Loads the engine (on the new thread) and starts serving calls.
     pub fn start(bus: Bus) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
+        let events_tx = tx.clone();
         std::thread::Builder::new()
             .name("dst-faults".into())
             .spawn(move || {
-                let engine = NetEngine::load().map_err(|e| e.to_string());
+                let mut engine = NetEngine::load().map_err(|e| e.to_string());
+                if let Some(events) = engine.as_mut().ok().and_then(NetEngine::take_events) {
+                    let spawned = std::thread::Builder::new()
+                        .name("dst-net-events".into())
+                        .spawn(move || read_kernel_events(events, events_tx));
+                    if let Err(e) = spawned {
+                        tracing::warn!("no kernel event reader ({e}); landing polled only");
+                    }
+                }
                 if let Err(e) = &engine {
                     tracing::warn!("network engine unavailable: {e}");
                     bus.publish(Event::BackendError {

@@ -301,6 +301,7 @@ impl SysTable {
                 bus.publish(Event::FaultLanded {
                     id: id.clone(),
                     time: t,
+                    via: "counters",
                 });
             }
             if r.view.expires != 0 && now >= r.view.expires {

@@ -179,6 +179,8 @@ pub struct NetEngine {
     hist_shift: [u8; MAX_NET_RULES as usize],
     /// Renewal of DST_NET_LEASE, running once a clsact filter (not owned by an fd) is attached.
     lease: Option<super::lease::Lease>,
+    /// The landed/expired ring buffer until [`NetEngine::take_events`].
+    events: Option<super::events::NetEvents>,
 }
 
 const PROG_TC_INGRESS: &str = "dst_tc_ingress";
@@ -192,7 +194,13 @@ impl NetEngine {
     /// rule loop costs the verifier a few hundred ms per program, so only what is used is
     /// loaded).
     pub fn load() -> Result<Self, NetError> {
-        let bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
+        let mut bpf = Ebpf::load(ebpf::NET_OBJ).map_err(NetError::Load)?;
+        let events = bpf
+            .take_map("DST_NET_EVENTS")
+            .map(aya::maps::RingBuf::try_from)
+            .transpose()
+            .map_err(map_err("DST_NET_EVENTS"))?
+            .map(super::events::NetEvents);
         let ncpu = aya::util::nr_cpus().map_err(|(_, e)| NetError::Map {
             map: "DST_NET_COUNTERS",
             source: aya::maps::MapError::IoError(e),
@@ -207,7 +215,13 @@ impl NetEngine {
             port_masks: std::collections::BTreeMap::new(),
             hist_shift: [0; MAX_NET_RULES as usize],
             lease: None,
+            events,
         })
+    }
+
+    /// The kernel's landed/expired events (once: the caller owns the ring buffer from then on).
+    pub fn take_events(&mut self) -> Option<super::events::NetEvents> {
+        self.events.take()
     }
 
     /// Attaches the classifiers to `iface` (in the calling thread's network namespace) for the

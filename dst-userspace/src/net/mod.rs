@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod delayline;
 pub mod engine;
+pub mod events;
 pub mod evidence;
 pub mod fq;
 pub mod ifb;

@@ -249,6 +249,26 @@ fn api_apply_evidence_clear_frozen() {
             "no {e} event in:\n{text}"
         );
     }
+    // Landing is pushed by the kernel program (ring buffer), stamped with the first applied
+    // packet's time, once.
+    let landed: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|v| v["type"] == "fault_landed")
+        .collect();
+    assert_eq!(landed.len(), 1, "{text}");
+    assert_eq!(landed[0]["via"], "ring_buffer", "{text}");
+    let t = landed[0]["time"].as_u64().unwrap();
+    eprintln!(
+        "fault_landed via ring buffer at {t}, first_applied_ns {}",
+        ev["first_applied_ns"]
+    );
+    assert!(
+        ev["first_applied_ns"].as_u64().unwrap() <= t
+            && t <= ev["last_applied_ns"].as_u64().unwrap(),
+        "{t} outside the applied window: {ev}"
+    );
 }
 
 #[test]
