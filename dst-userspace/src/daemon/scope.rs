@@ -1,6 +1,7 @@
 //! What a daemon may touch: with `--confine` (implied by `--listen`), only its own node's
 //! network namespace, the network namespaces of containers running on the node, and cgroups
-//! under the allowed roots. A target outside is refused (HTTP 403) with the reason, before
+//! under the allowed roots — for syscall faults, a pid whose cgroup lies under them, and command
+//! names only when the roots cover the whole node. A target outside is refused (HTTP 403) with the reason, before
 //! anything is resolved or attached.
 
 use std::{
@@ -102,28 +103,74 @@ impl Scope {
                 }
             }
             if let Some(cg) = &f.target.cgroup {
-                let canon = crate::cgroup::Cgroup::open(cg)
-                    .map(|c| c.path().to_path_buf())
-                    .unwrap_or_else(|_| cg.clone());
-                if !self.cgroup_roots.iter().any(|r| canon.starts_with(r)) {
-                    return Err(OutOfScope {
-                        field: format!("{at}.cgroup"),
-                        problem: format!(
-                            "cgroup {} is outside the cgroups this daemon may touch ({}); \
-                             start it with --cgroup-root covering it",
-                            canon.display(),
-                            self.cgroup_roots
-                                .iter()
-                                .map(|r| r.display().to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    });
-                }
+                self.check_cgroup(&format!("{at}.cgroup"), cg)?;
+            }
+        }
+        for (i, f) in set.sys.iter().enumerate() {
+            let at = format!("sys[{i}].target");
+            if let Some(cg) = &f.target.cgroup {
+                self.check_cgroup(&format!("{at}.cgroup"), cg)?;
+            }
+            if let Some(pid) = f.target.pid {
+                // The process's own cgroup decides: it must lie under an allowed root.
+                let cg = process_cgroup(pid).ok_or_else(|| OutOfScope {
+                    field: format!("{at}.pid"),
+                    problem: format!(
+                        "pid {pid} is not a process of this node (no /proc/{pid}/cgroup in the \
+                         daemon's pid namespace; the DaemonSet needs hostPID)"
+                    ),
+                })?;
+                self.check_cgroup(&format!("{at}.pid"), &cg)?;
+            }
+            if f.target.comm.is_some() && !self.whole_node() {
+                return Err(OutOfScope {
+                    field: format!("{at}.comm"),
+                    problem: "a command-name target matches processes anywhere on the node, \
+                              also outside the allowed cgroup roots; give a pid or a cgroup"
+                        .into(),
+                });
             }
         }
         Ok(())
     }
+
+    /// Whether a root covers the whole cgroup hierarchy (then every process is in scope).
+    fn whole_node(&self) -> bool {
+        let mount = crate::cgroup::cgroup2_mount().ok();
+        self.cgroup_roots
+            .iter()
+            .any(|r| mount.as_deref().is_some_and(|m| r == m))
+    }
+
+    fn check_cgroup(&self, field: &str, cg: &Path) -> Result<(), OutOfScope> {
+        let canon = crate::cgroup::Cgroup::open(cg)
+            .map(|c| c.path().to_path_buf())
+            .unwrap_or_else(|_| cg.to_path_buf());
+        if self.cgroup_roots.iter().any(|r| canon.starts_with(r)) {
+            return Ok(());
+        }
+        Err(OutOfScope {
+            field: field.to_string(),
+            problem: format!(
+                "cgroup {} is outside the cgroups this daemon may touch ({}); start it with \
+                 --cgroup-root covering it",
+                canon.display(),
+                self.cgroup_roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    }
+}
+
+/// The cgroup v2 directory of `pid` (absolute, under the cgroup2 mount).
+fn process_cgroup(pid: u32) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mount = crate::cgroup::cgroup2_mount().ok()?;
+    Some(mount.join(rel.trim_start_matches('/')))
 }
 
 fn collect(dir: &Path, out: &mut Vec<u32>, depth: usize) {
@@ -180,6 +227,46 @@ mod tests {
             .check(&set(
                 serde_json::json!({"netns": "dst-no-such-ns", "dev": "eth0"}),
             ))
+            .unwrap();
+    }
+
+    #[test]
+    fn confined_scope_refuses_syscall_targets_outside_the_roots() {
+        let set = |target: serde_json::Value| -> FaultSet {
+            serde_json::from_value(serde_json::json!({"sys": [{
+                "target": target, "syscall": "write", "errno": "EIO"}]}))
+            .unwrap()
+        };
+        let s = Scope {
+            confined: true,
+            cgroup_roots: vec![PathBuf::from("/sys/fs/cgroup/unified/kubepods")],
+            resolver: None,
+        };
+        let e = s
+            .check(&set(
+                serde_json::json!({"cgroup": "/sys/fs/cgroup/unified/system.slice"}),
+            ))
+            .unwrap_err();
+        assert_eq!(e.field, "sys[0].target.cgroup");
+        s.check(&set(
+            serde_json::json!({"cgroup": "/sys/fs/cgroup/unified/kubepods/pod1"}),
+        ))
+        .unwrap();
+        // This test's own process is not in a kubepods cgroup.
+        let e = s
+            .check(&set(serde_json::json!({"pid": std::process::id()})))
+            .unwrap_err();
+        assert_eq!(e.field, "sys[0].target.pid");
+        let e = s
+            .check(&set(serde_json::json!({"pid": u32::MAX - 1})))
+            .unwrap_err();
+        assert!(e.problem.contains("not a process of this node"), "{e}");
+        let e = s
+            .check(&set(serde_json::json!({"comm": "redis-server"})))
+            .unwrap_err();
+        assert_eq!(e.field, "sys[0].target.comm");
+        Scope::open()
+            .check(&set(serde_json::json!({"comm": "redis-server"})))
             .unwrap();
     }
 }
