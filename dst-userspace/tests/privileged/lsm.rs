@@ -1,5 +1,5 @@
 //! Syscall faults through BPF LSM and fmod_ret on running processes: file writes/reads/opens
-//! under a path prefix, mmap, fork and connect fail for the target only, the counters equal
+//! under a path prefix, mmap, fork, connect and accept fail for the target only, the counters equal
 //! what the target saw and what the exit observer counted, and nth/after/max hold. These need
 //! a kernel with BPF LSM (the VM tier); elsewhere they skip on the probe's word.
 //!
@@ -30,6 +30,8 @@ const MAX_RESULTS: usize = 128;
 /// Memory shared by the test and a forked child.
 struct Shared {
     go: AtomicU32,
+    /// Set by a body once it is ready for the test (e.g. listening).
+    ready: AtomicU32,
     n: AtomicU32,
     res: [AtomicI32; MAX_RESULTS],
 }
@@ -462,6 +464,93 @@ fn lsm_connect_fails_for_target_only() {
         }
     });
     assert_eq!(t, vec![libc::ECONNREFUSED; 4]);
+}
+
+/// accept → ECONNABORTED for the target only: each child listens on its own unix socket, the
+/// test queues 4 connections to each, the target's 4 accepts fail (the LSM hook runs before
+/// the accept waits) while the sibling accepts all 4; counters == what the target saw == the
+/// exit observer's count.
+#[test]
+fn lsm_accept_fails_for_target_only() {
+    if skip_without(&["lsm", "tracepoint"]) {
+        return;
+    }
+    let dir = Dir::new("accept");
+    let base = CString::new(dir.0.join("acc-").as_os_str().as_bytes()).unwrap();
+    let body = move |sh: &Shared| {
+        // SAFETY: raw socket calls; the path is built on the stack from the base and the pid.
+        unsafe {
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+            let mut addr: libc::sockaddr_un = std::mem::zeroed();
+            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            let b = base.as_bytes();
+            for (d, c) in addr.sun_path.iter_mut().zip(b.iter()) {
+                *d = *c as libc::c_char;
+            }
+            let mut pid = libc::getpid() as u32;
+            let mut digits = [0u8; 10];
+            let mut n = 0;
+            while pid > 0 || n == 0 {
+                digits[n] = b'0' + (pid % 10) as u8;
+                pid /= 10;
+                n += 1;
+            }
+            for k in 0..n {
+                addr.sun_path[b.len() + k] = digits[n - 1 - k] as libc::c_char;
+            }
+            let len = size_of::<libc::sockaddr_un>() as u32;
+            libc::bind(fd, (&raw const addr).cast(), len);
+            libc::listen(fd, 16);
+            sh.ready.store(1, Ordering::SeqCst);
+            // Wait for the test to queue its connections.
+            while sh.ready.load(Ordering::SeqCst) != 2 {
+                libc::usleep(1000);
+            }
+            for _ in 0..4 {
+                let c = libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut());
+                record(sh, i64::from(c));
+                if c >= 0 {
+                    libc::close(c);
+                }
+            }
+            libc::close(fd);
+        }
+    };
+    let mut target = Forked::spawn(body.clone());
+    let mut other = Forked::spawn(body);
+    let f = fault(target.pid(), SyscallClass::Accept, libc::ECONNABORTED, None);
+    let (engine, slot) = engine_with(Backend::Lsm, &f, &[other.pid()]);
+    target.go();
+    other.go();
+    let mut conns = Vec::new();
+    for child in [&target, &other] {
+        while child.sh.ready.load(Ordering::SeqCst) != 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let path = dir.0.join(format!("acc-{}", child.pid()));
+        for _ in 0..4 {
+            conns.push(std::os::unix::net::UnixStream::connect(&path).unwrap());
+        }
+        child.sh.ready.store(2, Ordering::SeqCst);
+    }
+    let t = target.results();
+    let o = other.results();
+    let c = engine.counters(slot).unwrap();
+    let seen_t = engine
+        .received(Some(target.pid()), f.class, -i64::from(f.errno))
+        .unwrap();
+    let seen_o = engine
+        .received(Some(other.pid()), f.class, -i64::from(f.errno))
+        .unwrap();
+    eprintln!(
+        "accept via lsm: target {t:?}; other {o:?}; counters {c:?}; observer: target got \
+         ECONNABORTED {seen_t}x, other {seen_o}x"
+    );
+    assert_eq!(t, vec![libc::ECONNABORTED; 4]);
+    assert_eq!(o, vec![0; 4], "the sibling accepts every connection");
+    assert_eq!(c.injected, 4);
+    assert_eq!(seen_t, 4, "observer == injected");
+    assert_eq!(seen_o, 0, "blast radius");
 }
 
 /// The fmod_ret backend (`security_file_permission`): write under the prefix → EIO for the
