@@ -27,7 +27,6 @@ use crate::{
         events::{KernelNetEvent, NetEventKind, NetEvents},
         spec::monotonic_ns,
     },
-    netlink::Netlink,
     netns::NetNs,
 };
 
@@ -295,7 +294,8 @@ impl FaultTable {
     fn resolve(&self, at: &str, spec: &NetFaultSpec, f: &mut NetFault) -> Result<(), FaultError> {
         let t = &spec.target;
         if let Some(dev) = &t.dev {
-            let lookup = || Netlink::new().and_then(|nl| nl.link_index(dev));
+            // One ioctl (no netlink connection): this is on the activation path.
+            let lookup = || nix::net::if_::if_nametoindex(dev.as_str());
             let index = match &t.netns {
                 Some(ns) => NetNs::open(ns)
                     .map_err(|e| refused(format!("{at}.target.netns"), e))?
@@ -303,7 +303,15 @@ impl FaultTable {
                     .map_err(|e| refused(format!("{at}.target.netns"), e))?,
                 None => lookup(),
             }
-            .map_err(|e| refused(format!("{at}.target.dev"), e))?;
+            .map_err(|_| {
+                refused(
+                    format!("{at}.target.dev"),
+                    format!(
+                        "no interface {dev:?} in network namespace {}; list them with `ip link`",
+                        t.netns.as_deref().unwrap_or("(the daemon's)")
+                    ),
+                )
+            })?;
             f.ifindex = index;
         }
         if let Some(cg) = &t.cgroup {
