@@ -3,7 +3,7 @@
 //! [`Coordinator`] at the window's start (prepare on every daemon, then commit; a refusal or an
 //! unreachable daemon rolls every node back) with the window as its kernel-enforced duration,
 //! and healed at the window's end. Landing evidence is every daemon's counters of the window's
-//! rules, read back after the workload.
+//! rules, read back right after its heal.
 
 use std::{
     sync::Mutex,
@@ -184,6 +184,9 @@ struct Live {
     start_ns: Option<u64>,
     end_ns: Option<u64>,
     healed: bool,
+    /// The daemons' answer for the window's rules, read right after the heal (a daemon keeps
+    /// only so many ended faults).
+    evidence: Option<Value>,
 }
 
 /// The coordinator and the windows it carries during one run.
@@ -338,10 +341,13 @@ impl ClusterNemesis {
         };
         let t = Instant::now();
         let steps = rt.block_on(self.coord.heal(Some(&txn)));
+        let heal_ms = t.elapsed().as_secs_f64() * 1000.0;
+        let evidence = rt.block_on(self.coord.evidence(Some(&txn)));
         let mut l = lock(&self.live[i]);
+        l.evidence = Some(evidence);
         l.end_ns = Some(monotonic_ns());
         l.healed = true;
-        l.cluster.heal_ms = t.elapsed().as_secs_f64() * 1000.0;
+        l.cluster.heal_ms = heal_ms;
         l.cluster.heal_errors = steps
             .into_iter()
             .filter(|s| !s.ok)
@@ -389,7 +395,10 @@ impl ClusterNemesis {
             let mut s = w.scheduled;
             let mut total = RuleEvidence::default();
             if l.cluster.committed {
-                let ev = rt.block_on(self.coord.evidence(Some(&l.cluster.txn)));
+                let ev = match l.evidence.take() {
+                    Some(ev) => ev,
+                    None => rt.block_on(self.coord.evidence(Some(&l.cluster.txn))),
+                };
                 let start = l.start_ns.unwrap_or(s.start_ns);
                 let (sum, backends, unreadable) = sum_evidence(&ev, start);
                 total = sum;
