@@ -20,7 +20,7 @@ use super::{
     scenario::{Scenario, Shape},
 };
 use crate::{
-    cluster::{ApplyReport, ClusterError, ClusterFault, Coordinator, Inventory},
+    cluster::{ApplyReport, ClusterError, ClusterFault, Coordinator, Inventory, Prepared},
     net::{RuleEvidence, spec::monotonic_ns},
 };
 
@@ -180,6 +180,8 @@ pub struct ClusterWindow {
 
 #[derive(Default)]
 struct Live {
+    /// Prepared on every node ahead of the window, waiting for the commit at its start.
+    pending: Option<Result<Prepared, ClusterError>>,
     cluster: ClusterWindow,
     start_ns: Option<u64>,
     end_ns: Option<u64>,
@@ -205,6 +207,11 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// How long one daemon request may take before the node counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long before its start a window is prepared on the nodes (loading and attaching the
+/// programs happens then), so that only the commit falls on the window's start. Well inside
+/// the 30 s a daemon keeps a prepared set.
+pub const PREPARE_AHEAD: Duration = Duration::from_secs(5);
+
 impl ClusterNemesis {
     /// Loads every node's credentials (a missing token file fails here, before any request).
     pub fn new(inv: Inventory) -> Result<Self, ClusterRunError> {
@@ -219,6 +226,39 @@ impl ClusterNemesis {
     pub fn schedule(&mut self, scenario: &Scenario, t0_ns: u64) {
         self.windows = plan(scenario, self.coord.inventory(), t0_ns);
         self.live = self.windows.iter().map(|_| Mutex::default()).collect();
+    }
+
+    /// Prepares, before the workload starts, every window that starts within
+    /// [`PREPARE_AHEAD`] of `t0_ns`, then moves every window by the time that took (so the
+    /// schedule still counts from a workload start after it). Returns the new `t0_ns`.
+    pub fn prepare_early(&mut self, t0_ns: u64) -> u64 {
+        let Ok(rt) = runtime() else {
+            return t0_ns;
+        };
+        let began = monotonic_ns();
+        let ahead = PREPARE_AHEAD.as_nanos() as u64;
+        for i in 0..self.windows.len() {
+            if self.windows[i].scheduled.start_ns <= t0_ns + ahead {
+                self.prepare(&rt, i);
+            }
+        }
+        let shift = monotonic_ns().saturating_sub(began);
+        for w in &mut self.windows {
+            w.scheduled.start_ns += shift;
+            w.scheduled.end_ns += shift;
+        }
+        t0_ns + shift
+    }
+
+    fn prepare(&self, rt: &tokio::runtime::Runtime, i: usize) {
+        if lock(&self.live[i]).pending.is_some() {
+            return;
+        }
+        let w = &self.windows[i];
+        let s = &w.scheduled;
+        let duration = Duration::from_nanos(s.end_ns - s.start_ns);
+        let p = rt.block_on(self.coord.prepare(&w.fault, Some(duration)));
+        lock(&self.live[i]).pending = Some(p);
     }
 
     /// Asks every daemon for its health; the unreachable or failing ones, as `node: why`.
@@ -253,21 +293,26 @@ impl ClusterNemesis {
             }
             return;
         };
-        let mut edges: Vec<(u64, bool, usize)> = self
+        // (time, step, window): step 0 = heal at the end, 1 = prepare ahead, 2 = commit at the
+        // start (a heal and a start at the same instant: heal first).
+        let ahead = PREPARE_AHEAD.as_nanos() as u64;
+        let mut edges: Vec<(u64, u8, usize)> = self
             .windows
             .iter()
             .enumerate()
             .flat_map(|(i, w)| {
+                let s = &w.scheduled;
                 [
-                    (w.scheduled.start_ns, true, i),
-                    (w.scheduled.end_ns, false, i),
+                    (s.start_ns.saturating_sub(ahead), 1, i),
+                    (s.start_ns, 2, i),
+                    (s.end_ns, 0, i),
                 ]
             })
             .collect();
         edges.sort_by_key(|e| (e.0, e.1));
         let nemesis = || Process::Name("nemesis".into());
         let mut live: Vec<usize> = Vec::new();
-        for (at, start, i) in edges {
+        for (at, step, i) in edges {
             loop {
                 let now = monotonic_ns();
                 if now >= at {
@@ -283,20 +328,27 @@ impl ClusterNemesis {
             }
             let w = &self.windows[i];
             let s = &w.scheduled;
-            if start {
-                let r = rt.block_on(
-                    self.coord
-                        .apply(&w.fault, Some(Duration::from_nanos(s.end_ns - s.start_ns))),
-                );
-                let now = monotonic_ns();
+            if step == 1 {
+                self.prepare(&rt, i);
+            } else if step == 2 {
+                self.prepare(&rt, i);
+                let pending = lock(&self.live[i]).pending.take();
+                // The window as recorded runs from the commit's sending to the heal's answer, so
+                // it holds every moment a node's rule was live and every drop it counted.
+                let sent = monotonic_ns();
+                let r = match pending {
+                    Some(Ok(p)) => Ok(rt.block_on(self.coord.commit(p))),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => Err("the window was not prepared".to_string()),
+                };
                 let mut l = lock(&self.live[i]);
                 l.cluster.fault = w.fault.describe();
                 match r {
                     Ok(r) => record_apply(&mut l.cluster, &r),
-                    Err(e) => l.cluster.refusals.push(e.to_string()),
+                    Err(e) => l.cluster.refusals.push(e),
                 }
                 if l.cluster.committed {
-                    l.start_ns = Some(now);
+                    l.start_ns = Some(sent);
                     live.push(i);
                     log.record(
                         nemesis(),
@@ -341,11 +393,12 @@ impl ClusterNemesis {
         };
         let t = Instant::now();
         let steps = rt.block_on(self.coord.heal(Some(&txn)));
+        let healed_ns = monotonic_ns();
         let heal_ms = t.elapsed().as_secs_f64() * 1000.0;
         let evidence = rt.block_on(self.coord.evidence(Some(&txn)));
         let mut l = lock(&self.live[i]);
         l.evidence = Some(evidence);
-        l.end_ns = Some(monotonic_ns());
+        l.end_ns = Some(healed_ns);
         l.healed = true;
         l.cluster.heal_ms = heal_ms;
         l.cluster.heal_errors = steps

@@ -363,9 +363,11 @@ fn run_cluster(
     if let Err(e) = sut::wait_healthy(&scenario.sut, &hosts, &names) {
         return environment(e.to_string());
     }
-    let t0 = Instant::now() + Duration::from_millis(200);
     let t0_ns = monotonic_ns() + 200_000_000;
     nem.schedule(scenario, t0_ns);
+    progress("preparing the first windows on the nodes");
+    let t0_ns = nem.prepare_early(t0_ns);
+    let t0 = Instant::now() + Duration::from_nanos(t0_ns.saturating_sub(monotonic_ns()));
     let done = workload_phase(scenario, &hosts, log, t0, progress, || nem.drive(log));
     if let Err(e) = done {
         return Facts {

@@ -155,6 +155,13 @@ fn dst_run(runner: &NetNs, dir: &Path, inv: &Path, name: &str) -> Run {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    if std::env::var_os("DST_KEEP_RUN").is_some() {
+        let _ = Command::new("cp")
+            .arg("-r")
+            .arg(&out)
+            .arg(format!("/tmp/keep-{name}"))
+            .status();
+    }
     let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap_or_default();
     let json = |f: &str| serde_json::from_str(&read(f)).unwrap_or(Value::Null);
     Run {
@@ -256,10 +263,17 @@ fn run_against_an_inventory_applies_the_nemesis_through_the_daemons() {
             .iter()
             .map(|f| f["evidence"]["applied"].as_u64().unwrap())
             .sum();
-        assert!(applied > 0, "no packet dropped on {name}: {node}");
         assert!(rules.iter().all(|f| f["state"] != "active"), "{node}");
-        per_node.push(format!("{name} {applied}"));
+        per_node.push((name.to_string(), applied));
     }
+    // n1 (isolated) drops towards both others; n2 and n3 together drop towards n1 (how much
+    // each sends n1 during the cut is the service's business).
+    assert!(per_node[0].1 > 0, "no packet dropped on n1: {c}");
+    assert!(
+        per_node[1].1 + per_node[2].1 > 0,
+        "nothing dropped towards n1: {c}"
+    );
+    let per_node: Vec<String> = per_node.iter().map(|(n, a)| format!("{n} {a}")).collect();
     let total = e["counters"]["applied"].as_u64().unwrap();
     assert!(e["landed"] == true && total >= 10, "{e}");
     assert_eq!(safe.verdict["landings"][0]["applied_in_window"], total);
