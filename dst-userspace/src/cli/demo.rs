@@ -66,6 +66,7 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
             &out,
             false,
             json,
+            None,
         )?;
         if !json {
             println!();

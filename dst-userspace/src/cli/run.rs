@@ -1,11 +1,12 @@
 //! `dst run SCENARIO --out DIR`: run a claim-driven scenario end to end and exit with the
 //! verdict's code; `--rerun-on-fail` re-runs a FAIL with the same seed and reports FLAKY if the
-//! failure does not come back.
+//! failure does not come back; `--inventory` runs it against a cluster's nodes and daemons.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use dst::{
+    cluster::Inventory,
     runner::{self, RunOptions, scenario::Scenario},
     verdict::Verdict,
 };
@@ -24,6 +25,12 @@ pub struct Args {
     /// Re-run a FAIL once with the same seed; a failure that does not come back is FLAKY.
     #[arg(long)]
     pub rerun_on_fail: bool,
+    /// Run against a cluster instead of local namespaces: host N is the inventory's node N
+    /// (`dst cluster` inventory TOML), the system under test already runs there and is reached
+    /// at the node's ip and `sut.port`, and each nemesis window is applied through the node
+    /// daemons (two-phase, healed at the window's end).
+    #[arg(long, value_name = "INV.toml")]
+    pub inventory: Option<PathBuf>,
 }
 
 pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
@@ -47,6 +54,31 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         .scenario
         .file_stem()
         .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let inventory = match &args.inventory {
+        None => {
+            if let Err(e) = scenario.validate_local() {
+                eprintln!("dst run: {}: {e}", args.scenario.display());
+                return Ok(ExitCode::from(super::EXIT_USAGE));
+            }
+            None
+        }
+        Some(path) => {
+            let checked = Inventory::load(path)
+                .map_err(|e| e.to_string())
+                .and_then(|inv| {
+                    runner::cluster::check(&scenario, &inv)
+                        .map(|()| inv)
+                        .map_err(|e| e.to_string())
+                });
+            match checked {
+                Ok(inv) => Some((path.display().to_string(), inv)),
+                Err(e) => {
+                    eprintln!("dst run: {}: {e}", args.scenario.display());
+                    return Ok(ExitCode::from(super::EXIT_USAGE));
+                }
+            }
+        }
+    };
     let verdict = run_scenario(
         &scenario,
         &id,
@@ -54,6 +86,7 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         &out,
         args.rerun_on_fail,
         json,
+        inventory,
     )?;
     Ok(ExitCode::from(verdict.exit_code()))
 }
@@ -66,12 +99,16 @@ pub fn run_scenario(
     out: &std::path::Path,
     rerun: bool,
     json: bool,
+    inventory: Option<(String, Inventory)>,
 ) -> anyhow::Result<Verdict> {
     let reproduce = match path.strip_prefix("<dst demo") {
         // The demo's scenarios are embedded: the demo itself reproduces them.
         Some(_) => format!("dst demo --seed {}", scenario.run.seed),
         None => format!(
-            "dst run {path} --seed {} --out {}",
+            "dst run {path}{} --seed {} --out {}",
+            inventory
+                .as_ref()
+                .map_or(String::new(), |(p, _)| format!(" --inventory {p}")),
             scenario.run.seed,
             out.display()
         ),
@@ -82,6 +119,7 @@ pub fn run_scenario(
         reproduce,
         scenario_path: path.to_string(),
         scenario_id: id.to_string(),
+        inventory: inventory.map(|(_, inv)| inv),
     };
     let bar = (!json).then(|| {
         let b = indicatif::ProgressBar::new_spinner();

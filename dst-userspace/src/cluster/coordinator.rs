@@ -62,6 +62,17 @@ pub struct ApplyReport {
     pub total_ms: f64,
 }
 
+/// A transaction after its prepare phase, waiting for [`Coordinator::commit`].
+#[derive(Debug)]
+pub struct Prepared {
+    /// Nodes that got a rule set.
+    nodes: Vec<String>,
+    /// When the prepare began.
+    start: Instant,
+    /// The report so far (prepare filled in).
+    pub report: ApplyReport,
+}
+
 /// The coordinator over an inventory.
 pub struct Coordinator {
     inv: Inventory,
@@ -162,6 +173,20 @@ impl Coordinator {
         duration: Option<Duration>,
         between: impl FnOnce(),
     ) -> Result<ApplyReport, ClusterError> {
+        let prepared = self.prepare(fault, duration).await?;
+        if prepared.report.prepare.iter().all(|s| s.ok) {
+            between();
+        }
+        Ok(self.commit(prepared).await)
+    }
+
+    /// First phase alone: prepares `fault` on every node (nothing acts yet; a daemon forgets
+    /// a prepared set after 30 s). [`Coordinator::commit`] finishes it, all or nothing.
+    pub async fn prepare(
+        &self,
+        fault: &ClusterFault,
+        duration: Option<Duration>,
+    ) -> Result<Prepared, ClusterError> {
         let txn = new_txn();
         let sets = per_node(&self.inv, fault, &txn, duration)?;
         let start = Instant::now();
@@ -178,22 +203,36 @@ impl Coordinator {
         }))
         .await;
         let prepare_ms = ms(t);
-        let mut report = ApplyReport {
-            txn: txn.clone(),
-            fault: fault.describe(),
-            committed: false,
-            prepare,
-            commit: Vec::new(),
-            rollback: Vec::new(),
-            prepare_ms,
-            commit_ms: 0.0,
-            rollback_ms: 0.0,
-            total_ms: 0.0,
-        };
+        Ok(Prepared {
+            nodes: sets.into_keys().collect(),
+            start,
+            report: ApplyReport {
+                txn,
+                fault: fault.describe(),
+                committed: false,
+                prepare,
+                commit: Vec::new(),
+                rollback: Vec::new(),
+                prepare_ms,
+                commit_ms: 0.0,
+                rollback_ms: 0.0,
+                total_ms: 0.0,
+            },
+        })
+    }
+
+    /// Second phase: commits a prepared transaction on every node when every node prepared it;
+    /// otherwise, or when any commit fails, aborts it everywhere (rollback).
+    pub async fn commit(&self, prepared: Prepared) -> ApplyReport {
+        let Prepared {
+            nodes,
+            start,
+            mut report,
+        } = prepared;
+        let txn = report.txn.clone();
         if report.prepare.iter().all(|s| s.ok) {
-            between();
             let t = Instant::now();
-            report.commit = join_all(sets.keys().map(|node| {
+            report.commit = join_all(nodes.iter().map(|node| {
                 self.step(
                     node,
                     Method::POST,
@@ -208,7 +247,7 @@ impl Coordinator {
         }
         if !report.committed {
             let t = Instant::now();
-            report.rollback = join_all(sets.keys().map(|node| {
+            report.rollback = join_all(nodes.iter().map(|node| {
                 self.step(
                     node,
                     Method::DELETE,
@@ -221,7 +260,7 @@ impl Coordinator {
             report.rollback_ms = ms(t);
         }
         report.total_ms = ms(start);
-        Ok(report)
+        report
     }
 
     /// Clears the faults of `txn` (or of every coordinator transaction) on every node.

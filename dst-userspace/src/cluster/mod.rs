@@ -8,7 +8,7 @@ pub mod inventory;
 pub mod plan;
 pub mod report;
 
-pub use coordinator::{ApplyReport, Coordinator, NodeStep};
+pub use coordinator::{ApplyReport, Coordinator, NodeStep, Prepared};
 pub use inventory::{Inventory, Node};
 pub use plan::ClusterFault;
 

@@ -1,7 +1,8 @@
 //! Cluster-level faults and their per-node rules. A partition {A,B}|{C} becomes, on every node,
 //! an egress drop towards each node of the other groups (both sides cut, so the partition is
 //! symmetric and holds even if one node's rules fail to act); isolating a node is the partition
-//! {node}|{rest}; a delay between groups is an egress delay towards the other groups.
+//! {node}|{rest}; a delay between groups is an egress delay towards the other groups; directed
+//! cuts (asymmetric partitions, a majorities ring) drop only from each `from` towards its `to`.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -33,6 +34,12 @@ pub enum ClusterFault {
         /// Spread.
         jitter: Duration,
     },
+    /// Traffic from each `from` node to its `to` node is dropped (the reverse only when listed):
+    /// shapes that node groups cannot express, such as one-way partitions.
+    Cuts {
+        /// Directed (from, to) node pairs.
+        cuts: Vec<(String, String)>,
+    },
 }
 
 impl ClusterFault {
@@ -55,6 +62,13 @@ impl ClusterFault {
             } => {
                 format!("delay {base:?}±{jitter:?} between {}", g(groups))
             }
+            Self::Cuts { cuts } => format!(
+                "cut {}",
+                cuts.iter()
+                    .map(|(a, b)| format!("{a}->{b}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
         }
     }
 
@@ -62,6 +76,7 @@ impl ClusterFault {
     fn groups(&self, inv: &Inventory) -> Vec<Vec<String>> {
         match self {
             Self::Partition { groups } | Self::Delay { groups, .. } => groups.clone(),
+            Self::Cuts { .. } => Vec::new(),
             Self::Isolate { node } => vec![
                 vec![node.clone()],
                 inv.nodes
@@ -92,61 +107,97 @@ pub fn per_node(
     txn: &str,
     duration: Option<Duration>,
 ) -> Result<BTreeMap<String, FaultSet>, ClusterError> {
-    let groups = fault.groups(inv);
-    let invalid = |problem: String| ClusterError::Invalid {
-        field: "groups".into(),
+    let pairs = directed_pairs(inv, fault)?;
+    let mut out: BTreeMap<String, FaultSet> = BTreeMap::new();
+    for (from, to) in pairs {
+        let node = inv.node(&from).expect("checked by directed_pairs");
+        let peer = inv.node(&to).expect("checked by directed_pairs");
+        let ip = peer.data_ip().expect("inventory checks ip");
+        out.entry(from.clone()).or_default().net.push(NetFaultSpec {
+            id: Some(format!("{txn}.{from}-{to}")),
+            target: NetTarget {
+                netns: node.netns.clone(),
+                dev: Some(node.dev.clone()),
+                ..Default::default()
+            },
+            direction: Direction::Egress,
+            proto: None,
+            src: None,
+            dst: Some(format!("{ip}/32")),
+            sport: None,
+            dport: None,
+            action: fault.action(),
+            seed: Some(1),
+            schedule: Schedule {
+                duration,
+                ..Default::default()
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The directed (from, to) node pairs whose traffic the fault acts on, sorted: every cross
+/// pair of the groups, or the listed cuts. Unknown nodes, a node in two groups, fewer than two
+/// non-empty groups, a cut from a node to itself or no cut at all are refused.
+pub fn directed_pairs(
+    inv: &Inventory,
+    fault: &ClusterFault,
+) -> Result<Vec<(String, String)>, ClusterError> {
+    let invalid = |field: &str, problem: String| ClusterError::Invalid {
+        field: field.into(),
         problem,
     };
+    let known = |field: &str, n: &String| {
+        if inv.node(n).is_none() {
+            Err(invalid(field, format!("{n} is not in the inventory")))
+        } else {
+            Ok(())
+        }
+    };
+    if let ClusterFault::Cuts { cuts } = fault {
+        if cuts.is_empty() {
+            return Err(invalid("cuts", "give at least one (from, to) pair".into()));
+        }
+        let mut pairs = std::collections::BTreeSet::new();
+        for (a, b) in cuts {
+            known("cuts", a)?;
+            known("cuts", b)?;
+            if a == b {
+                return Err(invalid(
+                    "cuts",
+                    format!("{a} -> {a}: a node cannot be cut from itself"),
+                ));
+            }
+            pairs.insert((a.clone(), b.clone()));
+        }
+        return Ok(pairs.into_iter().collect());
+    }
+    let groups = fault.groups(inv);
     let mut group_of = BTreeMap::new();
     for (gi, g) in groups.iter().enumerate() {
         for n in g {
-            if inv.node(n).is_none() {
-                return Err(invalid(format!("{n} is not in the inventory")));
-            }
+            known("groups", n)?;
             if group_of.insert(n.clone(), gi).is_some() {
-                return Err(invalid(format!("{n} is in two groups")));
+                return Err(invalid("groups", format!("{n} is in two groups")));
             }
         }
     }
     if groups.iter().filter(|g| !g.is_empty()).count() < 2 {
-        return Err(invalid("give at least two non-empty groups".into()));
+        return Err(invalid(
+            "groups",
+            "give at least two non-empty groups".into(),
+        ));
     }
-    let mut out = BTreeMap::new();
+    let mut pairs = Vec::new();
     for (from, gi) in &group_of {
-        let node = inv.node(from).expect("checked above");
-        let mut set = FaultSet::default();
         for (to, gj) in &group_of {
-            if gi == gj {
-                continue;
+            if gi != gj {
+                pairs.push((from.clone(), to.clone()));
             }
-            let peer = inv.node(to).expect("checked above");
-            let ip = peer.data_ip().expect("inventory checks ip");
-            set.net.push(NetFaultSpec {
-                id: Some(format!("{txn}.{from}-{to}")),
-                target: NetTarget {
-                    netns: node.netns.clone(),
-                    dev: Some(node.dev.clone()),
-                    ..Default::default()
-                },
-                direction: Direction::Egress,
-                proto: None,
-                src: None,
-                dst: Some(format!("{ip}/32")),
-                sport: None,
-                dport: None,
-                action: fault.action(),
-                seed: Some(1),
-                schedule: Schedule {
-                    duration,
-                    ..Default::default()
-                },
-            });
-        }
-        if !set.net.is_empty() {
-            out.insert(from.clone(), set);
         }
     }
-    Ok(out)
+    Ok(pairs)
 }
 
 #[cfg(test)]
@@ -208,5 +259,27 @@ mod tests {
                 .contains("two groups")
         );
         assert!(bad(vec![vec!["n1", "n2"]]).to_string().contains("two"));
+    }
+
+    #[test]
+    fn cuts_act_only_in_their_direction() {
+        let f = ClusterFault::Cuts {
+            cuts: vec![("n1".into(), "n2".into()), ("n1".into(), "n3".into())],
+        };
+        let sets = per_node(&inv(), &f, "t", None).unwrap();
+        assert_eq!(sets.keys().collect::<Vec<_>>(), ["n1"]);
+        let ids: Vec<_> = sets["n1"]
+            .net
+            .iter()
+            .map(|s| s.id.clone().unwrap())
+            .collect();
+        assert_eq!(ids, ["t.n1-n2", "t.n1-n3"]);
+        assert_eq!(f.describe(), "cut n1->n2 n1->n3");
+        let self_cut = ClusterFault::Cuts {
+            cuts: vec![("n1".into(), "n1".into())],
+        };
+        assert!(per_node(&inv(), &self_cut, "t", None).is_err());
+        let none = ClusterFault::Cuts { cuts: vec![] };
+        assert!(per_node(&inv(), &none, "t", None).is_err());
     }
 }

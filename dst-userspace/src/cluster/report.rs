@@ -35,6 +35,14 @@ pub fn markdown(evidence: &Value) -> String {
             .unwrap_or_default(),
         evidence["nodes"].as_array().map_or(0, Vec::len),
     );
+    s.push_str(&table(evidence));
+    s
+}
+
+/// The table of [`markdown`]: one row per rule, grouped by node; a node that could not be read
+/// gets one row with its error.
+pub fn table(evidence: &Value) -> String {
+    let mut s = String::new();
     let _ = writeln!(
         s,
         "| node | rule | action | dst | state | backend | matched | applied | passed | landed |\n\

@@ -16,11 +16,11 @@ use hyper::{Request, body::Bytes, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
+use super::endpoint::Endpoint;
 use super::{
     rng::Rng,
     workload::{ClientCtx, Pacer, WorkloadError},
 };
-use crate::testing::Host;
 
 /// Result of one request.
 enum Reply {
@@ -41,13 +41,11 @@ struct Conn {
 }
 
 impl Conn {
-    fn post(&mut self, hosts: &[Host], path: &str, body: &Value) -> Reply {
+    fn post(&mut self, hosts: &[Endpoint<'_>], path: &str, body: &Value) -> Reply {
         if self.sender.is_none() {
             let addr = self.addr;
             let t = self.timeout;
-            let Ok(Ok(stream)) = hosts[self.host]
-                .ns
-                .run(|| TcpStream::connect_timeout(&addr, t))
+            let Ok(Ok(stream)) = hosts[self.host].run(|| TcpStream::connect_timeout(&addr, t))
             else {
                 return Reply::Refused;
             };

@@ -10,12 +10,12 @@ use std::{
 use checkers::history::{OpType, Process};
 use serde_json::Value;
 
+use super::endpoint::Endpoint;
 use super::{
     rng::Rng,
     scenario::ExecClient,
     workload::{ClientCtx, Pacer, WorkloadError},
 };
-use crate::testing::Host;
 
 enum Outcome {
     Ok(Value),
@@ -27,7 +27,7 @@ enum Outcome {
 #[allow(clippy::too_many_arguments)]
 fn one(
     e: &ExecClient,
-    hosts: &[Host],
+    hosts: &[Endpoint<'_>],
     host: usize,
     port: u16,
     f: &str,
@@ -44,7 +44,7 @@ fn one(
         .replace("{port}", &port.to_string());
     let addrs: Vec<_> = hosts.iter().map(|h| h.addr).collect();
     cmd = super::sut::expand_addrs(&cmd, &addrs);
-    let child = hosts[host].ns.run(|| {
+    let child = hosts[host].run(|| {
         Command::new("sh")
             .arg("-c")
             .arg(&cmd)

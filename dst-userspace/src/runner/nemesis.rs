@@ -32,6 +32,9 @@ pub enum Carrier {
     Net(Vec<u32>),
     /// A syscall injection on a host's cgroup (taken when its evidence is read).
     Sys(Option<Box<Injection>>),
+    /// Rules on the cluster's node daemons, applied through the coordinator at the window's
+    /// start under this transaction (`None`: the apply was refused and rolled back).
+    Cluster(Option<String>),
 }
 
 impl fmt::Debug for Carrier {
@@ -42,6 +45,7 @@ impl fmt::Debug for Carrier {
                 .debug_tuple("Sys")
                 .field(&i.as_ref().map(|i| i.backend()))
                 .finish(),
+            Self::Cluster(txn) => f.debug_tuple("Cluster").field(txn).finish(),
         }
     }
 }
@@ -143,6 +147,85 @@ pub struct Scheduled {
     pub seed: u64,
 }
 
+/// One partition window as the seed shapes it, before anything carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedCut {
+    /// Index of its nemesis in the scenario.
+    pub nemesis: usize,
+    /// Window id (`id`, or `id#k` when repeated).
+    pub id: String,
+    /// Groups of 0-based host indexes as the shape split them.
+    pub groups: Vec<Vec<usize>>,
+    /// Directed cuts (from, to), 0-based host indexes.
+    pub pairs: Vec<(usize, usize)>,
+    /// Window start, CLOCK_MONOTONIC ns.
+    pub start_ns: u64,
+    /// Window end, CLOCK_MONOTONIC ns.
+    pub end_ns: u64,
+}
+
+/// Every partition window of the schedule over `hosts` hosts, relative to `t0_ns`; each
+/// repetition draws its own choices (which node, which split) from the seed. Local and
+/// cluster runs plan through this one function, so a seed cuts the same pairs in both.
+pub fn plan_partitions(
+    nemeses: &[Nemesis],
+    hosts: usize,
+    seed: u64,
+    t0_ns: u64,
+) -> Vec<PlannedCut> {
+    let mut out = Vec::new();
+    for (i, n) in nemeses.iter().enumerate() {
+        let Some(shape) = n.shape else {
+            continue;
+        };
+        for k in 0..n.repeat.max(1) {
+            let mut rng = Rng::new(seed, 7 + i as u64 + 1000 * u64::from(k));
+            let (groups, pairs) = cut_pairs(shape, n.node, n.one_way, hosts, &mut rng);
+            let start_ns = t0_ns + (n.start + n.period() * k).as_nanos() as u64;
+            out.push(PlannedCut {
+                nemesis: i,
+                id: window_id(n, k),
+                groups,
+                pairs,
+                start_ns,
+                end_ns: start_ns + n.duration.as_nanos() as u64,
+            });
+        }
+    }
+    out
+}
+
+impl PlannedCut {
+    /// The scheduled entry (1-based host numbers) carried by `carrier` on `backend`.
+    pub fn scheduled(
+        &self,
+        n: &Nemesis,
+        t0_ns: u64,
+        carrier: Carrier,
+        backend: &str,
+        seed: u64,
+    ) -> Scheduled {
+        Scheduled {
+            id: self.id.clone(),
+            kind: "partition",
+            fault: None,
+            groups: self
+                .groups
+                .iter()
+                .map(|g| g.iter().map(|h| h + 1).collect())
+                .collect(),
+            cuts: self.pairs.iter().map(|&(a, b)| (a + 1, b + 1)).collect(),
+            start_ns: self.start_ns,
+            start_offset_ms: (self.start_ns - t0_ns) / 1_000_000,
+            end_ns: self.end_ns,
+            min_applied: n.min_applied,
+            carrier,
+            backend: backend.to_string(),
+            seed,
+        }
+    }
+}
+
 /// Installs every nemesis's rules up front with kernel-enforced windows relative to `t0_ns`.
 pub fn install(
     engine: &mut NetEngine,
@@ -153,64 +236,39 @@ pub fn install(
     backend: &str,
 ) -> Result<Vec<Scheduled>, NetError> {
     let mut out = Vec::new();
-    for (i, n) in nemeses.iter().enumerate() {
-        let Some(shape) = n.shape else {
-            continue;
+    for w in plan_partitions(nemeses, hosts.len(), seed, t0_ns) {
+        let n = &nemeses[w.nemesis];
+        let rule = |a: usize, b: usize| {
+            let mut f = NetFault::new(Action::Drop { probability: 1.0 });
+            f.direction = Direction::Egress;
+            f.src = Some(Cidr {
+                addr: hosts[a].addr,
+                prefix: 32,
+            });
+            f.dst = Some(Cidr {
+                addr: hosts[b].addr,
+                prefix: 32,
+            });
+            f.seed = seed;
+            f
         };
-        for k in 0..n.repeat.max(1) {
-            // Each repetition draws its own choices (which node, which split) from the seed.
-            let mut rng = Rng::new(seed, 7 + i as u64 + 1000 * u64::from(k));
-            let (groups, pairs) = cut_pairs(shape, n.node, n.one_way, hosts.len(), &mut rng);
-            let start_ns = t0_ns + (n.start + n.period() * k).as_nanos() as u64;
-            let end_ns = start_ns + n.duration.as_nanos() as u64;
-            let rule = |a: usize, b: usize| {
-                let mut f = NetFault::new(Action::Drop { probability: 1.0 });
-                f.direction = Direction::Egress;
-                f.src = Some(Cidr {
-                    addr: hosts[a].addr,
-                    prefix: 32,
-                });
-                f.dst = Some(Cidr {
-                    addr: hosts[b].addr,
-                    prefix: 32,
-                });
-                f.seed = seed;
-                f
-            };
-            let mut faults: Vec<(NetFault, u64, u64)> = Vec::new();
-            for &(a, b) in &pairs {
-                match n.port {
-                    None => faults.push((rule(a, b), start_ns, end_ns)),
-                    Some(p) => {
-                        // Requests to the port and replies from it.
-                        let mut to = rule(a, b);
-                        to.dport = PortRange { lo: p, hi: p };
-                        let mut from = rule(a, b);
-                        from.sport = PortRange { lo: p, hi: p };
-                        faults.push((to, start_ns, end_ns));
-                        faults.push((from, start_ns, end_ns));
-                    }
+        let mut faults: Vec<(NetFault, u64, u64)> = Vec::new();
+        for &(a, b) in &w.pairs {
+            match n.port {
+                None => faults.push((rule(a, b), w.start_ns, w.end_ns)),
+                Some(p) => {
+                    // Requests to the port and replies from it.
+                    let mut to = rule(a, b);
+                    to.dport = PortRange { lo: p, hi: p };
+                    let mut from = rule(a, b);
+                    from.sport = PortRange { lo: p, hi: p };
+                    faults.push((to, w.start_ns, w.end_ns));
+                    faults.push((from, w.start_ns, w.end_ns));
                 }
             }
-            let slots = engine.apply(&faults)?;
-            out.push(Scheduled {
-                id: window_id(n, k),
-                kind: "partition",
-                fault: None,
-                groups: groups
-                    .iter()
-                    .map(|g| g.iter().map(|h| h + 1).collect())
-                    .collect(),
-                cuts: pairs.iter().map(|&(a, b)| (a + 1, b + 1)).collect(),
-                start_ns,
-                start_offset_ms: (start_ns - t0_ns) / 1_000_000,
-                end_ns,
-                min_applied: n.min_applied,
-                carrier: Carrier::Net(slots),
-                backend: backend.to_string(),
-                seed,
-            });
         }
+        let slots = engine.apply(&faults)?;
+        out.push(w.scheduled(n, t0_ns, Carrier::Net(slots), backend, seed));
     }
     Ok(out)
 }
@@ -427,6 +485,8 @@ pub fn evidence(engine: &NetEngine, s: &mut Scheduled) -> Result<RuleEvidence, E
 pub fn peek(engine: &NetEngine, s: &Scheduled) -> Result<RuleEvidence, EvidenceError> {
     let slots = match &s.carrier {
         Carrier::Net(slots) => slots.clone(),
+        // Counted by the node daemons; the coordinator reads them (runner::cluster).
+        Carrier::Cluster(_) => return Ok(RuleEvidence::default()),
         Carrier::Sys(inj) => {
             let Some(inj) = inj else {
                 return Ok(RuleEvidence::default());

@@ -22,6 +22,9 @@ pub struct NemesisEvidence {
     pub counters: RuleEvidence,
     /// applied ≥ min_applied inside its window.
     pub landed: bool,
+    /// Cluster runs: the coordinator's apply and heal, and every node's rules with counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<super::cluster::ClusterWindow>,
 }
 
 /// Everything a report is made of.
@@ -48,6 +51,8 @@ pub struct Findings<'a> {
     pub invoked_ops: u64,
     /// Wall time of the run.
     pub elapsed_s: f64,
+    /// Where the hosts were, when not local namespaces (cluster runs).
+    pub hosts_note: Option<&'a str>,
 }
 
 /// Rewrites the verdict of an already written run (after a re-run changed it).
@@ -93,6 +98,52 @@ pub fn write(out: &Path, f: &Findings<'_>) -> std::io::Result<()> {
     )?;
     std::fs::write(out.join("report.md"), markdown(f))?;
     Ok(())
+}
+
+/// Cluster runs: per window, what the coordinator did and which node's daemon carried which
+/// rule with its counters.
+fn cluster_rules(md: &mut String, evidence: &[NemesisEvidence]) {
+    let windows: Vec<_> = evidence
+        .iter()
+        .filter_map(|e| e.cluster.as_ref().map(|c| (&e.scheduled.id, c)))
+        .collect();
+    if windows.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## Rules per node (cluster daemons)\n");
+    for (id, c) in windows {
+        let _ = writeln!(
+            md,
+            "**{id}** — `{}`, transaction `{}`: {} (prepare {:.1} ms, commit {:.1} ms, \
+             rollback {:.1} ms, heal {:.1} ms).\n",
+            c.fault,
+            if c.txn.is_empty() { "-" } else { &c.txn },
+            if c.committed {
+                "committed on every node"
+            } else {
+                "**not committed, rolled back on every node**"
+            },
+            c.prepare_ms,
+            c.commit_ms,
+            c.rollback_ms,
+            c.heal_ms
+        );
+        for r in &c.refusals {
+            let _ = writeln!(md, "- refused: {r}");
+        }
+        for h in &c.heal_errors {
+            let _ = writeln!(
+                md,
+                "- not cleared: {h} (the rule's kernel expiry still ends it with the window)"
+            );
+        }
+        if c.committed {
+            md.push_str(&crate::cluster::report::table(
+                &serde_json::json!({ "nodes": c.nodes }),
+            ));
+        }
+        md.push('\n');
+    }
 }
 
 fn ms(ns: Option<u64>, t0: u64) -> String {
@@ -146,6 +197,10 @@ pub fn markdown(f: &Findings<'_>) -> String {
         "\nApplied counts packets dropped (partitions) or calls failed (syscall faults). \
          First/last applied are relative to the window start; the kernel enforces each window itself."
     );
+    if let Some(note) = f.hosts_note {
+        let _ = writeln!(md, "\n{note}");
+    }
+    cluster_rules(&mut md, f.evidence);
     let _ = writeln!(md, "\n## Checker\n");
     match f.checker {
         Some(CheckerOutcome::Ok) => {

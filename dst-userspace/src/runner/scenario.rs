@@ -78,7 +78,8 @@ fn default_subnet() -> u8 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sut {
-    /// Command run through `sh -c` inside each host's namespace. Placeholders: `{id}` (1-based),
+    /// Command run through `sh -c` inside each host's namespace (not run with `--inventory`:
+    /// the system already runs on the nodes). Placeholders: `{id}` (1-based),
     /// `{addr}` (host address), `{peers}` (comma-separated `addr:port` of all hosts, needs
     /// `port`), `{port}`, `{dir}` (a per-host data directory), `{bin}` (directory of the dst binary),
     /// `{addrN}` (host N's address). Empty with `topology.attach`: the system is already
@@ -403,7 +404,22 @@ impl Scenario {
         Ok(s)
     }
 
-    /// Checks values that parse but cannot run.
+    /// Checks what a local run (hosts as namespaces dst creates) needs beyond
+    /// [`Scenario::validate`]: the command that starts the system under test, unless the hosts
+    /// are attached. Runs against an inventory (`dst run --inventory`) need none: the system
+    /// already runs on the nodes.
+    pub fn validate_local(&self) -> Result<(), ScenarioError> {
+        if self.topology.attach.is_empty() && self.sut.start.trim().is_empty() {
+            return Err(invalid(
+                "sut.start",
+                "empty: give the command that starts the system on each host (only attached \
+                 hosts in topology.attach, or a run with --inventory, may go without one)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks values that parse but cannot run (anywhere).
     pub fn validate(&self) -> Result<(), ScenarioError> {
         if self.claim.id.trim().is_empty() || self.claim.statement.trim().is_empty() {
             return Err(invalid(
@@ -435,13 +451,6 @@ impl Scenario {
                     attach.len(),
                     self.topology.hosts
                 ),
-            ));
-        }
-        if attach.is_empty() && self.sut.start.trim().is_empty() {
-            return Err(invalid(
-                "sut.start",
-                "empty: give the command that starts the system on each host (only attached \
-                 hosts in topology.attach may run without one)",
             ));
         }
         for (i, n) in self.nemesis.iter().enumerate() {
@@ -640,5 +649,20 @@ mod tests {
         );
         let s = Scenario::parse(&ok).unwrap();
         assert_eq!(s.nemesis[0].syscall.as_deref(), Some("write"));
+    }
+
+    #[test]
+    fn only_local_runs_need_a_start_command() {
+        let s = Scenario::parse(&DEMO.replace(
+            "start = \"{bin}/dst-example-kv --id {id} --listen {addr}:{port} --peers {peers}\"",
+            "",
+        ))
+        .unwrap();
+        assert!(s.sut.start.is_empty());
+        match s.validate_local() {
+            Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "sut.start"),
+            other => panic!("{other:?}"),
+        }
+        Scenario::parse(DEMO).unwrap().validate_local().unwrap();
     }
 }

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::endpoint::Endpoint;
 use super::scenario::Sut;
 use crate::{cgroup::Cgroup, testing::Host};
 
@@ -176,7 +177,7 @@ impl RunningSut {
             running.children.push(child);
             running.logs.push(log_path);
         }
-        running.wait_healthy(sut, hosts)?;
+        running.wait_hosts(sut, hosts)?;
         Ok(running)
     }
 
@@ -212,36 +213,13 @@ impl RunningSut {
             // with gaps none is kept, so a lookup by host number never lands on another host.
             running.host_cgroups.clear();
         }
-        running.wait_healthy(sut, hosts)?;
+        running.wait_hosts(sut, hosts)?;
         Ok(running)
     }
 
-    fn wait_healthy(&self, sut: &Sut, hosts: &[Host]) -> Result<(), SutError> {
-        let running = self;
-        for (i, h) in hosts.iter().enumerate() {
-            let addr = SocketAddr::from((h.addr, sut.port));
-            let deadline = Instant::now() + sut.health_timeout;
-            loop {
-                let ok = h
-                    .ns
-                    .run(|| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
-                    .unwrap_or(false);
-                if ok {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(SutError::Unhealthy {
-                        host: i + 1,
-                        addr,
-                        timeout: sut.health_timeout,
-                        log: running.logs[i].display().to_string(),
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        std::thread::sleep(sut.warmup);
-        Ok(())
+    fn wait_hosts(&self, sut: &Sut, hosts: &[Host]) -> Result<(), SutError> {
+        let logs: Vec<String> = self.logs.iter().map(|l| l.display().to_string()).collect();
+        wait_healthy(sut, &super::endpoint::of_hosts(hosts), &logs)
     }
 
     /// The cgroup of host `host`'s processes (1-based).
@@ -274,4 +252,32 @@ impl Drop for RunningSut {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Waits until every host accepts TCP connections on the service port (connecting from where
+/// its clients will), then for the warmup. `logs[i]` names where host i's output is.
+pub fn wait_healthy(sut: &Sut, hosts: &[Endpoint<'_>], logs: &[String]) -> Result<(), SutError> {
+    for (i, h) in hosts.iter().enumerate() {
+        let addr = SocketAddr::from((h.addr, sut.port));
+        let deadline = Instant::now() + sut.health_timeout;
+        loop {
+            let ok = h
+                .run(|| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(SutError::Unhealthy {
+                    host: i + 1,
+                    addr,
+                    timeout: sut.health_timeout,
+                    log: logs.get(i).cloned().unwrap_or_default(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::thread::sleep(sut.warmup);
+    Ok(())
 }

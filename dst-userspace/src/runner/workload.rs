@@ -13,12 +13,12 @@ use std::{
 use checkers::history::{OpType, Process};
 use serde_json::{Value, json};
 
+use super::endpoint::Endpoint;
 use super::{
     log::HistoryLog,
     rng::Rng,
     scenario::{Client, Workload},
 };
-use crate::testing::Host;
 
 /// Errors of the workload (harness errors).
 #[derive(Debug, thiserror::Error)]
@@ -70,12 +70,11 @@ struct Conn {
 }
 
 impl Conn {
-    fn request(&mut self, hosts: &[Host], line: &str) -> Result<String, bool> {
+    fn request(&mut self, hosts: &[Endpoint<'_>], line: &str) -> Result<String, bool> {
         if self.stream.is_none() {
             let addr = self.addr;
             let t = self.timeout;
             let s = hosts[self.host]
-                .ns
                 .run(|| TcpStream::connect_timeout(&addr, t))
                 .map_err(|_| false)?;
             let s = s.map_err(|_| false)?;
@@ -131,7 +130,7 @@ pub struct ClientCtx<'a> {
     /// The workload settings.
     pub w: &'a Workload,
     /// The hosts.
-    pub hosts: &'a [Host],
+    pub hosts: &'a [Endpoint<'a>],
     /// The service's port.
     pub port: u16,
     /// Where operations are recorded.
@@ -252,7 +251,7 @@ fn client(ctx: ClientCtx<'_>) -> Result<(), WorkloadError> {
 /// Runs every client from `start` until `end`; returns when all have stopped.
 pub fn run(
     w: &Workload,
-    hosts: &[Host],
+    hosts: &[Endpoint<'_>],
     port: u16,
     log: &HistoryLog,
     seed: u64,
@@ -299,7 +298,13 @@ pub fn run(
 
 /// After the faults healed: one client per host reads every key until it gets an answer
 /// (retrying up to `attempts` times), so lost acknowledged writes show up in the history.
-pub fn final_reads(w: &Workload, hosts: &[Host], port: u16, log: &HistoryLog, attempts: u32) {
+pub fn final_reads(
+    w: &Workload,
+    hosts: &[Endpoint<'_>],
+    port: u16,
+    log: &HistoryLog,
+    attempts: u32,
+) {
     if w.client != Client::KvSet {
         // Registers are decided by linearizability alone; final reads add nothing there.
         return;

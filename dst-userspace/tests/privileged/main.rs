@@ -16,6 +16,7 @@ mod foundation;
 mod k8s;
 mod lsm;
 mod net;
+mod run_cluster;
 mod runner;
 mod support;
 mod sys;

@@ -33,6 +33,7 @@ fn run(s: &Scenario, name: &str, rerun: bool) -> (runner::RunOutcome, tempdir::D
         reproduce: format!("test {name}"),
         scenario_path: format!("<test {name}>"),
         scenario_id: name.to_string(),
+        inventory: None,
     };
     let outcome =
         runner::run_with_rerun(s, &opts, rerun, &|_| {}).expect("the runner writes its report");

@@ -15,7 +15,7 @@ use std::time::Duration;
 use checkers::history::{OpType, Process};
 use serde_json::Value;
 
-use crate::{runner::log::HistoryLog, testing::Host};
+use crate::runner::{endpoint::Endpoint, log::HistoryLog};
 
 /// What a command got.
 pub(crate) enum Reply<T> {
@@ -57,11 +57,11 @@ impl Conn {
         }
     }
 
-    fn connection(&mut self, hosts: &[Host]) -> Option<&mut redis::Connection> {
+    fn connection(&mut self, hosts: &[Endpoint<'_>]) -> Option<&mut redis::Connection> {
         if self.conn.is_none() {
             let url = format!("redis://{}:{}/", hosts[self.host].addr, self.port);
             let t = self.timeout;
-            let made = hosts[self.host].ns.run(|| {
+            let made = hosts[self.host].run(|| {
                 let c = redis::Client::open(url.as_str())?.get_connection_with_timeout(t)?;
                 c.set_read_timeout(Some(t))?;
                 c.set_write_timeout(Some(t))?;
@@ -87,7 +87,7 @@ impl Conn {
     /// Runs one command.
     pub(crate) fn call<T: redis::FromRedisValue>(
         &mut self,
-        hosts: &[Host],
+        hosts: &[Endpoint<'_>],
         cmd: &redis::Cmd,
     ) -> Reply<T> {
         let Some(conn) = self.connection(hosts) else {
@@ -100,7 +100,7 @@ impl Conn {
     /// Runs a MULTI/EXEC transaction.
     pub(crate) fn atomic<T: redis::FromRedisValue>(
         &mut self,
-        hosts: &[Host],
+        hosts: &[Endpoint<'_>],
         pipe: &redis::Pipeline,
     ) -> Reply<T> {
         let Some(conn) = self.connection(hosts) else {
