@@ -294,25 +294,13 @@ impl FaultTable {
     fn resolve(&self, at: &str, spec: &NetFaultSpec, f: &mut NetFault) -> Result<(), FaultError> {
         let t = &spec.target;
         if let Some(dev) = &t.dev {
-            // One ioctl (no netlink connection): this is on the activation path.
-            let lookup = || nix::net::if_::if_nametoindex(dev.as_str());
-            let index = match &t.netns {
-                Some(ns) => NetNs::open(ns)
-                    .map_err(|e| refused(format!("{at}.target.netns"), e))?
-                    .run(lookup)
-                    .map_err(|e| refused(format!("{at}.target.netns"), e))?,
-                None => lookup(),
-            }
-            .map_err(|_| {
-                refused(
-                    format!("{at}.target.dev"),
-                    format!(
-                        "no interface {dev:?} in network namespace {}; list them with `ip link`",
-                        t.netns.as_deref().unwrap_or("(the daemon's)")
-                    ),
-                )
-            })?;
-            f.ifindex = index;
+            // A device already carrying the programs keeps its index while they stay attached
+            // (its links die with it): no namespace hop on the activation path.
+            let key = (t.netns.clone(), dev.clone());
+            f.ifindex = match self.tc_devices.iter().find(|(_, v)| **v == key) {
+                Some((&index, _)) => index,
+                None => lookup_ifindex(at, t.netns.as_deref(), dev)?,
+            };
         }
         if let Some(cg) = &t.cgroup {
             // The programs attached to the cgroup see only its sockets, and today's dst-net
@@ -1021,6 +1009,27 @@ fn read_kernel_events(mut events: NetEvents, tx: mpsc::Sender<Job>) {
             return;
         }
     }
+}
+
+/// The index of `dev` in `netns` (one ioctl, no netlink connection).
+fn lookup_ifindex(at: &str, netns: Option<&str>, dev: &str) -> Result<u32, FaultError> {
+    let lookup = || nix::net::if_::if_nametoindex(dev);
+    match netns {
+        Some(ns) => NetNs::open(ns)
+            .map_err(|e| refused(format!("{at}.target.netns"), e))?
+            .run(lookup)
+            .map_err(|e| refused(format!("{at}.target.netns"), e))?,
+        None => lookup(),
+    }
+    .map_err(|_| {
+        refused(
+            format!("{at}.target.dev"),
+            format!(
+                "no interface {dev:?} in network namespace {}; list them with `ip link`",
+                netns.unwrap_or("(the daemon's)")
+            ),
+        )
+    })
 }
 
 fn random_seed() -> u64 {

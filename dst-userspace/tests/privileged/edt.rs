@@ -80,7 +80,7 @@ fn base_ms(a: &Host, b: &Host, port: u16) -> f64 {
 /// Datagrams that arrived before some earlier-sent datagram (they overtook it): what fq does
 /// when EDT gives a later packet an earlier departure, and what the kernel counts as
 /// `reordered`.
-fn overtakers(arrivals: &[Arrival]) -> u64 {
+pub(crate) fn overtakers(arrivals: &[Arrival]) -> u64 {
     let mut min_later = u32::MAX;
     let mut n = 0;
     for a in arrivals.iter().rev() {
@@ -96,7 +96,7 @@ fn overtakers(arrivals: &[Arrival]) -> u64 {
 /// in its flow; the receiver sees the result. They agree except at the boundary where a packet
 /// leaves just as a held one is due and fq's timer decides which goes first (seen once in 1,000
 /// packets on 6.1): allow 1% of that.
-fn assert_counted(seen: u64, reordered: u64) {
+pub(crate) fn assert_counted(seen: u64, reordered: u64) {
     assert!(
         seen.abs_diff(reordered) <= (seen / 100).max(1),
         "receiver overtakers {seen} vs kernel reordered {reordered}"

@@ -33,7 +33,8 @@ pub struct Args {
     /// Kernel series to boot: 6.1, 6.12, 7.3 or all.
     #[arg(long, default_value = "all")]
     pub kernel: String,
-    /// Only tests whose full name contains this (within the VM selection).
+    /// Only tests whose full name contains this (within the VM selection); several
+    /// alternatives separated by commas.
     #[arg(long)]
     pub filter: Option<String>,
     /// Per-kernel deadline in seconds (boot and every test); QEMU is killed after it.
@@ -306,7 +307,7 @@ fn select(test_binary: &Path, filter: Option<&str>) -> anyhow::Result<Vec<String
         .filter_map(|l| l.strip_suffix(": test"))
         .filter(|t| SELECT.iter().any(|p| t.starts_with(p)))
         .filter(|t| !EXCLUDE.iter().any(|(x, _)| x == t))
-        .filter(|t| filter.is_none_or(|f| t.contains(f)))
+        .filter(|t| filter.is_none_or(|f| f.split(',').any(|f| t.contains(f))))
         .map(str::to_owned)
         .collect())
 }
