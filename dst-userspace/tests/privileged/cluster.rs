@@ -5,11 +5,7 @@
 //! delays traffic between the groups only, then heals; a daemon killed between
 //! prepare and commit, or one refusing at prepare, rolls every other node back.
 
-use std::{
-    os::{fd::AsRawFd as _, unix::process::CommandExt as _},
-    process::Command,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use dst::{
     cluster::{ClusterFault, Coordinator, Inventory},
@@ -18,7 +14,7 @@ use dst::{
 use serde_json::Value;
 
 use super::{
-    support::{Daemon, Scratch, skip_without},
+    support::{Daemon, Scratch, join_netns, skip_without, start_nodes},
     unique,
 };
 
@@ -30,20 +26,11 @@ fn lost(got: &[bool]) -> usize {
 
 /// Runs `dst --json cluster --inventory INV ARGS` inside the coordinator's namespace.
 fn cluster_cli(ctl: &dst::netns::NetNs, inv: &std::path::Path, args: &[&str]) -> (i32, Value) {
-    let fd = ctl.file().as_raw_fd();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dst"));
     cmd.args(["--json", "cluster", "--inventory"])
         .arg(inv)
         .args(args);
-    // SAFETY: setns is async-signal-safe; the fd stays open in the parent until exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    join_netns(&mut cmd, ctl);
     let out = cmd.output().unwrap();
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     if v.is_null() {
@@ -76,24 +63,8 @@ fn coordinator_partitions_heals_and_rolls_back() {
         &topo.hosts[3],
     );
     let dir = Scratch::new("cluster");
-    let mut inv = String::new();
-    let mut daemons = Vec::new();
-    for (i, h) in [n1, n2, n3].iter().enumerate() {
-        let name = format!("n{}", i + 1);
-        let (tf, _) = dir.token(&name);
-        let addr = format!("{}:{PORT}", h.addr);
-        daemons.push(Daemon::start(
-            &dir.0,
-            &name,
-            Some(&h.ns),
-            &["--listen", &addr, "--token-file", tf.to_str().unwrap()],
-        ));
-        inv.push_str(&format!(
-            "[[node]]\nname = \"{name}\"\naddress = \"{addr}\"\ntoken_file = \"{name}.token\"\n\n"
-        ));
-    }
-    let inv_path = dir.0.join("inventory.toml");
-    std::fs::write(&inv_path, &inv).unwrap();
+    let (mut daemons, inv_path) = start_nodes(&dir, &topo.hosts[..3], PORT);
+    let inv = std::fs::read_to_string(&inv_path).unwrap();
 
     let (code, status) = cluster_cli(&ctl.ns, &inv_path, &["status"]);
     assert_eq!(code, 0, "{status}");

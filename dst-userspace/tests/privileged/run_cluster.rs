@@ -7,7 +7,6 @@
 //! applied anywhere.
 
 use std::{
-    os::{fd::AsRawFd as _, unix::process::CommandExt as _},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
 };
@@ -16,7 +15,7 @@ use dst::{netns::NetNs, testing::Topology};
 use serde_json::Value;
 
 use super::{
-    support::{Daemon, Scratch, skip_without},
+    support::{Daemon, Scratch, join_netns, skip_without, start_nodes},
     unique,
 };
 
@@ -66,20 +65,6 @@ min_ops = 100
 min_ops_per_window = 10
 "#;
 
-/// Joins the network namespace `ns` in a child before it execs.
-fn in_ns(cmd: &mut Command, ns: &NetNs) {
-    let fd = ns.file().as_raw_fd();
-    // SAFETY: setns is async-signal-safe; the fd stays open in the parent until exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
 /// The example service on every node, killed and reaped on drop.
 struct Service(Vec<Child>);
 
@@ -108,7 +93,7 @@ impl Service {
             if unsafe_mode {
                 cmd.arg("--unsafe");
             }
-            in_ns(&mut cmd, &h.ns);
+            join_netns(&mut cmd, &h.ns);
             children.push(cmd.spawn().expect("starting dst-example-kv"));
         }
         Self(children)
@@ -147,7 +132,7 @@ fn dst_run(runner: &NetNs, dir: &Path, inv: &Path, name: &str) -> Run {
         .arg(inv)
         .arg("--out")
         .arg(&out);
-    in_ns(&mut cmd, runner);
+    join_netns(&mut cmd, runner);
     let o = cmd.output().unwrap();
     eprintln!(
         "dst run ({name}): exit {:?}\n{}{}",
@@ -214,24 +199,8 @@ fn run_against_an_inventory_applies_the_nemesis_through_the_daemons() {
     let topo = Topology::new(&unique("dstrc"), 4, 92).expect("topology");
     let runner = &topo.hosts[3].ns;
     let dir = Scratch::new("runcluster");
-    let mut inv = String::new();
-    let mut daemons = Vec::new();
-    for (i, h) in topo.hosts[..3].iter().enumerate() {
-        let name = format!("n{}", i + 1);
-        let (tf, _) = dir.token(&name);
-        let addr = format!("{}:{API}", h.addr);
-        daemons.push(Daemon::start(
-            &dir.0,
-            &name,
-            Some(&h.ns),
-            &["--listen", &addr, "--token-file", tf.to_str().unwrap()],
-        ));
-        inv.push_str(&format!(
-            "[[node]]\nname = \"{name}\"\naddress = \"{addr}\"\ntoken_file = \"{name}.token\"\n\n"
-        ));
-    }
-    let inv_path = dir.0.join("inventory.toml");
-    std::fs::write(&inv_path, &inv).unwrap();
+    let (mut daemons, inv_path) = start_nodes(&dir, &topo.hosts[..3], API);
+    let inv = std::fs::read_to_string(&inv_path).unwrap();
 
     // The safe service: the isolate lands on every node and nothing is lost: PASS.
     let safe = {

@@ -92,16 +92,7 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         if let Some(ns) = ns {
-            let fd = ns.file().as_raw_fd();
-            // SAFETY: setns is async-signal-safe; the fd stays open in the parent until exec.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            join_netns(&mut cmd, ns);
         }
         let child = cmd.spawn().expect("spawning dst daemon");
         let d = Self {
@@ -158,4 +149,46 @@ pub fn skip_without(mechanisms: &[&str]) -> bool {
         }
     }
     false
+}
+
+/// Makes `cmd`'s child join the network namespace `ns` before it execs.
+pub fn join_netns(cmd: &mut Command, ns: &NetNs) {
+    let fd = ns.file().as_raw_fd();
+    // SAFETY: setns is async-signal-safe; the fd stays open in the parent until exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// One `dst daemon` per host, inside the host's namespace, serving TCP on `host:port` with a
+/// token; returns them (named n1, n2, …) and the path of their inventory.
+pub fn start_nodes(
+    dir: &Scratch,
+    hosts: &[dst::testing::Host],
+    port: u16,
+) -> (Vec<Daemon>, PathBuf) {
+    let mut inv = String::new();
+    let mut daemons = Vec::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let name = format!("n{}", i + 1);
+        let (tf, _) = dir.token(&name);
+        let addr = format!("{}:{port}", h.addr);
+        daemons.push(Daemon::start(
+            &dir.0,
+            &name,
+            Some(&h.ns),
+            &["--listen", &addr, "--token-file", tf.to_str().unwrap()],
+        ));
+        inv.push_str(&format!(
+            "[[node]]\nname = \"{name}\"\naddress = \"{addr}\"\ntoken_file = \"{name}.token\"\n\n"
+        ));
+    }
+    let inv_path = dir.0.join("inventory.toml");
+    std::fs::write(&inv_path, &inv).unwrap();
+    (daemons, inv_path)
 }
