@@ -103,17 +103,22 @@ pub(crate) fn call(socket: &Path, method: Method, path: &str, body: Option<Value
         .expect("daemon reachable")
 }
 
-fn drop_fault(id: &str, ns: &str, dport: u16, p: f64) -> Value {
+/// A UDP egress fault on `eth0` of `ns` towards `dport` (seed 7, 60 s).
+pub(crate) fn udp_fault(id: &str, ns: &str, dport: u16, action: Value) -> Value {
     json!({
         "id": id,
         "target": {"netns": ns, "dev": "eth0"},
         "direction": "egress",
         "proto": "udp",
         "dport": dport.to_string(),
-        "action": {"kind": "drop", "probability": p},
+        "action": action,
         "seed": 7,
         "schedule": {"duration": "60s"}
     })
+}
+
+fn drop_fault(id: &str, ns: &str, dport: u16, p: f64) -> Value {
+    udp_fault(id, ns, dport, json!({"kind": "drop", "probability": p}))
 }
 
 fn lost(got: &[bool]) -> u64 {

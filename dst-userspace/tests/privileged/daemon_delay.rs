@@ -11,10 +11,10 @@ use dst::{
     testing::{late_arrivals, udp_timed},
 };
 use hyper::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
-    daemon::{Daemon, Scratch, call},
+    daemon::{Daemon, Scratch, call, udp_fault as fault},
     net::{f, u},
     unique,
 };
@@ -39,19 +39,6 @@ fn machinery(ns: &NetNs, dev: &str) -> (String, Vec<String>) {
         (root, links)
     })
     .expect("enter namespace")
-}
-
-fn fault(id: &str, ns: &str, dport: u16, action: Value) -> Value {
-    json!({
-        "id": id,
-        "target": {"netns": ns, "dev": "eth0"},
-        "direction": "egress",
-        "proto": "udp",
-        "dport": dport.to_string(),
-        "action": action,
-        "seed": 5,
-        "schedule": {"duration": "60s"}
-    })
 }
 
 fn median_ms(got: &[dst::testing::Arrival]) -> f64 {
