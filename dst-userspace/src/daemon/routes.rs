@@ -196,7 +196,13 @@ async fn resolved_set(s: &AppState, body: &[u8]) -> Result<FaultSet, FaultError>
 
 async fn apply_faults(State(s): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let set = resolved_set(&s, &body).await?;
-    let views = s.faults.call(move |t| t.apply(set)).await??;
+    let views = s
+        .faults
+        .call_quick(
+            s.faults.peek(|t| t.apply_is_quick(&set)) == Some(true),
+            move |t| t.apply(set),
+        )
+        .await??;
     Ok((StatusCode::CREATED, Json(json!({ "faults": views }))).into_response())
 }
 
@@ -273,7 +279,13 @@ async fn clear_fault(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = s.faults.call(move |t| t.clear(&id)).await??;
+    let view = s
+        .faults
+        .call_quick(
+            s.faults.peek(|t| t.clear_is_quick(&id)) == Some(true),
+            move |t| t.clear(&id),
+        )
+        .await??;
     Ok(Json(view).into_response())
 }
 

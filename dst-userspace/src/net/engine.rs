@@ -177,6 +177,11 @@ pub struct NetEngine {
     port_masks: std::collections::BTreeMap<u16, u64>,
     /// EDT histogram scale of each slot's rule (kept after the rule is cleared).
     hist_shift: [u8; MAX_NET_RULES as usize],
+    /// Slots whose counters, decision ordinal, pacing and histogram are all zero (fresh maps,
+    /// or [`NetEngine::recycle`]d): activating a fault there writes only its index and rule.
+    clean: [bool; MAX_NET_RULES as usize],
+    /// Slots whose EDT histogram an EDT rule may have written since it was last zeroed.
+    hist_dirty: [bool; MAX_NET_RULES as usize],
     /// Renewal of DST_NET_LEASE, running once a clsact filter (not owned by an fd) is attached.
     lease: Option<super::lease::Lease>,
     /// The landed/expired ring buffer until [`NetEngine::take_events`].
@@ -214,6 +219,8 @@ impl NetEngine {
             wildcard: 0,
             port_masks: std::collections::BTreeMap::new(),
             hist_shift: [0; MAX_NET_RULES as usize],
+            clean: [true; MAX_NET_RULES as usize],
+            hist_dirty: [false; MAX_NET_RULES as usize],
             lease: None,
             events,
         })
@@ -518,20 +525,36 @@ impl NetEngine {
     fn write_slot(&mut self, slot: u32, rule: &NetRule) -> Result<(), NetError> {
         self.index(slot, rule, true)?;
         // Fresh counters and decision stream for the new fault, then the rule itself (last, so
-        // the kernel never sees a live rule with stale counters).
+        // the kernel never sees a live rule with stale counters). A recycled slot is already
+        // zero: the activation is then two map updates.
+        if !self.clean[slot as usize] {
+            self.zero_slot(slot)?;
+        }
+        self.clean[slot as usize] = false;
+        if rule.flags & dst_common::net::RULE_EDT != 0 {
+            self.hist_dirty[slot as usize] = true;
+        }
+        self.hist_shift[slot as usize] = rule.hist_shift;
+        self.write_rule(slot, rule)
+    }
+
+    /// Zeroes the counters, decision ordinal, EDT pacing and EDT histogram of `slot`.
+    fn zero_slot(&mut self, slot: u32) -> Result<(), NetError> {
         let ncpu = self.ncpu;
+        let per_cpu_err = |map: &'static str| {
+            move |e: std::io::Error| NetError::Map {
+                map,
+                source: aya::maps::MapError::IoError(e),
+            }
+        };
         let mut counters: PerCpuArray<&mut MapData, NetCounters> =
             PerCpuArray::try_from(self.bpf.map_mut("DST_NET_COUNTERS").expect("map in object"))
                 .map_err(map_err("DST_NET_COUNTERS"))?;
         counters
             .set(
                 slot,
-                aya::maps::PerCpuValues::try_from(vec![NetCounters::default(); ncpu]).map_err(
-                    |e| NetError::Map {
-                        map: "DST_NET_COUNTERS",
-                        source: aya::maps::MapError::IoError(e),
-                    },
-                )?,
+                aya::maps::PerCpuValues::try_from(vec![NetCounters::default(); ncpu])
+                    .map_err(per_cpu_err("DST_NET_COUNTERS"))?,
                 0,
             )
             .map_err(map_err("DST_NET_COUNTERS"))?;
@@ -544,23 +567,34 @@ impl NetEngine {
             Array::try_from(self.bpf.map_mut("DST_NET_EDT_PACE").expect("map in object"))
                 .map_err(map_err("DST_NET_EDT_PACE"))?;
         pace.set(slot, 0, 0).map_err(map_err("DST_NET_EDT_PACE"))?;
-        if rule.flags & dst_common::net::RULE_EDT != 0 {
+        if self.hist_dirty[slot as usize] {
             let mut hist: PerCpuArray<&mut MapData, u64> =
                 PerCpuArray::try_from(self.bpf.map_mut("DST_NET_EDT_HIST").expect("map in object"))
                     .map_err(map_err("DST_NET_EDT_HIST"))?;
             for b in 0..EDT_HIST_BUCKETS {
-                let zero = aya::maps::PerCpuValues::try_from(vec![0u64; ncpu]).map_err(|e| {
-                    NetError::Map {
-                        map: "DST_NET_EDT_HIST",
-                        source: aya::maps::MapError::IoError(e),
-                    }
-                })?;
+                let zero = aya::maps::PerCpuValues::try_from(vec![0u64; ncpu])
+                    .map_err(per_cpu_err("DST_NET_EDT_HIST"))?;
                 hist.set(slot * EDT_HIST_BUCKETS + b, zero, 0)
                     .map_err(map_err("DST_NET_EDT_HIST"))?;
             }
+            self.hist_dirty[slot as usize] = false;
         }
-        self.hist_shift[slot as usize] = rule.hist_shift;
-        self.write_rule(slot, rule)
+        Ok(())
+    }
+
+    /// Zeroes the counters of a cleared `slot` now, so that the next fault placed there
+    /// activates with two map updates instead of five or more. The slot's evidence is gone
+    /// afterwards: read it first ([`NetEngine::evidence`], [`NetEngine::edt_histogram`]).
+    pub fn recycle(&mut self, slot: u32) -> Result<(), NetError> {
+        let i = slot as usize;
+        if i >= self.used.len() || self.used[i] {
+            return Err(NetError::NoSuchSlot(slot));
+        }
+        if !self.clean[i] {
+            self.zero_slot(slot)?;
+            self.clean[i] = true;
+        }
+        Ok(())
     }
 
     fn write_rule(&mut self, slot: u32, rule: &NetRule) -> Result<(), NetError> {
@@ -571,6 +605,9 @@ impl NetEngine {
     }
 
     fn set_limit(&mut self, limit: u32) -> Result<(), NetError> {
+        if limit == self.limit {
+            return Ok(());
+        }
         let mut cfg: Array<&mut MapData, u32> =
             Array::try_from(self.bpf.map_mut("DST_NET_CONFIG").expect("map in object"))
                 .map_err(map_err("DST_NET_CONFIG"))?;

@@ -227,6 +227,31 @@ fn api_apply_evidence_clear_frozen() {
     assert_eq!(lost(&after), 0, "a cleared fault still dropped packets");
     let v = call(&sock, Method::GET, "/v1/faults/d1", None).json();
     assert_eq!(v["evidence"], frozen, "counters moved after clear");
+
+    // The next fault takes the freed slot (zeroed when d1 ended): its counters start at zero
+    // and d1's frozen evidence does not follow the slot.
+    let r = call(
+        &sock,
+        Method::POST,
+        "/v1/faults",
+        Some(json!({"net": [drop_fault("d2", a.ns.name(), 9000, 0.5)]})),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.json());
+    assert_eq!(
+        r.json()["faults"][0]["slot"],
+        applied["slot"],
+        "{}",
+        r.json()
+    );
+    let got = udp_sequence(a, b, 9000, 700).expect("traffic under d2");
+    let cleared2 = call(&sock, Method::DELETE, "/v1/faults/d2", None).json();
+    assert_eq!(cleared2["evidence"]["matched"], 700, "{cleared2}");
+    assert_eq!(cleared2["evidence"]["applied"], lost(&got), "{cleared2}");
+    assert_eq!(
+        call(&sock, Method::GET, "/v1/faults/d1", None).json()["evidence"],
+        frozen,
+        "d1's evidence changed when d2 used its slot"
+    );
     assert_eq!(
         call(&sock, Method::GET, "/v1/faults", None).json()["faults"],
         json!([])
@@ -260,7 +285,7 @@ fn api_apply_evidence_clear_frozen() {
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter(|v| v["type"] == "fault_landed")
+        .filter(|v| v["type"] == "fault_landed" && v["id"] == "d1")
         .collect();
     assert_eq!(landed.len(), 1, "{text}");
     assert_eq!(landed[0]["via"], "ring_buffer", "{text}");

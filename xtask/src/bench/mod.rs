@@ -76,12 +76,20 @@ fn replace_section(doc: &str, heading: &str, body: &str) -> String {
         cur.push_str(line);
         cur.push('\n');
     }
-    let ours = format!("## {heading}\n\n{}\n", body.trim());
-    match parts
-        .iter()
-        .position(|p| p.lines().next() == Some(&format!("## {heading}")))
-    {
-        Some(i) => parts[i] = ours,
+    // A body that repeats the heading (a bench printing its whole section) must not nest a
+    // second, empty `## {heading}` — each run would then leave one more copy behind.
+    let title = format!("## {heading}");
+    let body = body.trim();
+    let body = body.strip_prefix(title.as_str()).unwrap_or(body).trim();
+    let ours = format!("{title}\n\n{body}\n");
+    let is_ours = |p: &String| p.lines().next() == Some(title.as_str());
+    match parts.iter().position(is_ours) {
+        Some(i) => {
+            parts[i] = ours;
+            // Copies left by earlier runs go.
+            let mut seen = false;
+            parts.retain(|p| !is_ours(p) || !std::mem::replace(&mut seen, true));
+        }
         None => parts.push(ours),
     }
     let mut out: Vec<String> = parts.iter().map(|p| p.trim_end().to_string()).collect();
@@ -102,5 +110,18 @@ mod tests {
         assert_eq!(r, "# B\n\n## A\n\nold a\n\n## C\n\nnew c\n");
         let r = replace_section(doc, "D", "d");
         assert!(r.ends_with("## C\n\nc\n\n## D\n\nd\n"), "{r}");
+    }
+
+    #[test]
+    fn a_body_with_its_heading_and_stale_copies_leave_one_section() {
+        let doc = "# B\n\n## A\n\n## A\n\nold 1\n\n## C\n\nc\n\n## A\n\nold 2\n";
+        let r = replace_section(doc, "A", "## A\n\nnew a\n");
+        assert_eq!(r, "# B\n\n## A\n\nnew a\n\n## C\n\nc\n");
+        assert_eq!(
+            replace_section(&r, "A", "## A\n\nnewer\n")
+                .matches("## A")
+                .count(),
+            1
+        );
     }
 }
