@@ -78,3 +78,58 @@ pub fn parse_ipv4<P: PacketBytes>(p: &P, l3: usize) -> Option<Flow> {
         dport,
     })
 }
+
+/// What [`parse_tc_direct`] found.
+pub enum Direct {
+    /// The 5-tuple, read straight from the linear packet data.
+    Flow(Flow),
+    /// Not an IPv4 packet (or a malformed header): nothing to match.
+    NotIpv4,
+    /// The headers are not all in the linear part: read them with [`parse_ipv4`] instead.
+    Fallback,
+}
+
+/// Reads the Ethernet + IPv4 + port headers with direct packet access (plain loads after one
+/// bounds check) instead of one `bpf_skb_load_bytes` call per field: the path every packet
+/// of an attached device takes, matched by a rule or not.
+#[inline(always)]
+pub fn parse_tc_direct(ctx: &TcContext) -> Direct {
+    let data = ctx.data();
+    let end = ctx.data_end();
+    // Ethernet, a 20-byte IPv4 header and the 4 port bytes after it.
+    if data + ETH_HLEN + 24 > end {
+        return Direct::Fallback;
+    }
+    // SAFETY (every read below): the bounds check above (or the one before the port read)
+    // proves the bytes lie inside [data, data_end); unaligned reads are explicit.
+    let eth_proto = unsafe { core::ptr::read_unaligned((data + 12) as *const u16) };
+    if u16::from_be(eth_proto) != ETH_P_IP {
+        return Direct::NotIpv4;
+    }
+    let ip = data + ETH_HLEN;
+    let vihl = unsafe { *(ip as *const u8) };
+    let ihl = ((vihl & 0x0f) as usize) * 4;
+    if vihl >> 4 != 4 || ihl < 20 {
+        return Direct::NotIpv4;
+    }
+    let proto = unsafe { *((ip + 9) as *const u8) };
+    let src = unsafe { core::ptr::read_unaligned((ip + 12) as *const u32) };
+    let dst = unsafe { core::ptr::read_unaligned((ip + 16) as *const u32) };
+    let (sport, dport) = if proto == 6 || proto == 17 {
+        let l4 = ip + (ihl & 0x3c);
+        if l4 + 4 > end {
+            return Direct::Fallback;
+        }
+        let ports = u32::from_be(unsafe { core::ptr::read_unaligned(l4 as *const u32) });
+        ((ports >> 16) as u16, ports as u16)
+    } else {
+        (0, 0)
+    };
+    Direct::Flow(Flow {
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+    })
+}

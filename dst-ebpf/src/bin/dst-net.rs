@@ -12,7 +12,7 @@ use aya_ebpf::{
 use dst_common::net::PASS_MARK;
 use dst_ebpf::{
     net::{Direction, Verdict, evaluate, tap_return},
-    packet::{ETH_HLEN, is_ipv4_frame, parse_ipv4},
+    packet::{Direct, ETH_HLEN, is_ipv4_frame, parse_ipv4, parse_tc_direct},
 };
 
 /// "Not mine / let it go on": TCX_NEXT under TCX, "continue" for cls_bpf. Programs attached
@@ -59,11 +59,18 @@ fn try_tc(ctx: &TcContext, dir: Direction) -> i32 {
         ctx.set_mark(0);
         return NEXT;
     }
-    if !is_ipv4_frame(ctx) {
-        return NEXT;
-    }
-    let Some(flow) = parse_ipv4(ctx, ETH_HLEN) else {
-        return NEXT;
+    let flow = match parse_tc_direct(ctx) {
+        Direct::Flow(f) => f,
+        Direct::NotIpv4 => return NEXT,
+        Direct::Fallback => {
+            if !is_ipv4_frame(ctx) {
+                return NEXT;
+            }
+            let Some(f) = parse_ipv4(ctx, ETH_HLEN) else {
+                return NEXT;
+            };
+            f
+        }
     };
     // SAFETY: as above.
     let (tstamp, tstamp_type) = unsafe { ((*ctx.skb.skb).tstamp, (*ctx.skb.skb).tstamp_type) };
