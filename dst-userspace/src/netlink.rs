@@ -396,29 +396,92 @@ impl Netlink {
     /// Names of the cls_bpf programs in the tc filters on the interface's clsact ingress and
     /// egress hooks (the programs attached without TCX).
     pub fn bpf_filter_names(&self, index: u32) -> Result<Vec<String>, NetlinkError> {
-        use netlink_packet_route::tc::{TcFilterBpfOption, TcOption};
+        let mut names = Vec::new();
+        for ingress in [true, false] {
+            names.extend(
+                self.bpf_filters(index, ingress)?
+                    .into_iter()
+                    .map(|f| f.name),
+            );
+        }
+        Ok(names)
+    }
+
+    /// The cls_bpf filters on the interface's clsact ingress (or egress) hook.
+    pub fn bpf_filters(&self, index: u32, ingress: bool) -> Result<Vec<BpfFilter>, NetlinkError> {
+        use netlink_packet_route::tc::TcFilterBpfOption;
         self.rt.block_on(async {
-            let mut names = Vec::new();
-            for ingress in [true, false] {
-                let get = self.handle.traffic_filter(index as i32).get();
-                let get = if ingress { get.ingress() } else { get.egress() };
-                let msgs: Vec<TcMessage> = get
-                    .execute()
-                    .try_collect()
-                    .await
-                    .map_err(req(format!("listing tc filters of ifindex {index}")))?;
-                for m in msgs {
-                    for a in m.attributes {
-                        if let TcAttribute::Options(opts) = a {
-                            names.extend(opts.into_iter().filter_map(|o| match o {
-                                TcOption::Bpf(TcFilterBpfOption::ProgName(n)) => Some(n),
-                                _ => None,
-                            }));
+            let get = self.handle.traffic_filter(index as i32).get();
+            let get = if ingress { get.ingress() } else { get.egress() };
+            let msgs: Vec<TcMessage> = get
+                .execute()
+                .try_collect()
+                .await
+                .map_err(req(format!("listing tc filters of ifindex {index}")))?;
+            let mut filters = Vec::new();
+            for m in msgs {
+                let (mut name, mut prog_id) = (None, None);
+                for a in &m.attributes {
+                    if let TcAttribute::Options(opts) = a {
+                        for o in opts {
+                            match o {
+                                TcOption::Bpf(TcFilterBpfOption::ProgName(n)) => {
+                                    name = Some(n.clone())
+                                }
+                                TcOption::Bpf(TcFilterBpfOption::ProgId(id)) => prog_id = Some(*id),
+                                _ => {}
+                            }
                         }
                     }
                 }
+                // The kernel also lists the filter chain head (no options) per priority.
+                if let (Some(name), Some(prog_id)) = (name, prog_id) {
+                    filters.push(BpfFilter {
+                        ingress,
+                        info: m.header.info,
+                        handle: m.header.handle,
+                        name,
+                        prog_id,
+                    });
+                }
             }
-            Ok(names)
+            Ok(filters)
         })
     }
+
+    /// Deletes one tc filter of the interface's clsact hook.
+    pub fn del_bpf_filter(&self, index: u32, f: &BpfFilter) -> Result<(), NetlinkError> {
+        let mut msg = TcMessage::with_index(index as i32);
+        msg.header.parent = TcHandle {
+            major: 0xffff,
+            minor: if f.ingress {
+                TcHandle::MIN_INGRESS
+            } else {
+                TcHandle::MIN_EGRESS
+            },
+        };
+        msg.header.handle = f.handle;
+        msg.header.info = f.info;
+        msg.attributes.push(TcAttribute::Kind("bpf".to_string()));
+        self.tc_request(
+            RouteNetlinkMessage::DelTrafficFilter(msg),
+            0,
+            format!("deleting tc filter {} on ifindex {index}", f.name),
+        )
+    }
+}
+
+/// A cls_bpf filter on a clsact hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfFilter {
+    /// On the ingress hook (else egress).
+    pub ingress: bool,
+    /// `tcm_info`: priority (high 16 bits) and protocol.
+    pub info: u32,
+    /// The filter's handle.
+    pub handle: TcHandle,
+    /// Name of its program.
+    pub name: String,
+    /// Kernel id of its program.
+    pub prog_id: u32,
 }

@@ -151,6 +151,18 @@ impl NetNs {
         })
     }
 
+    /// The calling thread's network namespace (named `(current)`; left in place on drop).
+    pub fn current() -> Result<Self, NetnsError> {
+        let path = PathBuf::from("/proc/thread-self/ns/net");
+        let file = File::open(&path).map_err(sys("open", "(current)"))?;
+        Ok(Self {
+            name: "(current)".to_string(),
+            path,
+            file,
+            owned: false,
+        })
+    }
+
     /// The namespace's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -3,7 +3,9 @@
 //! the per-rule counters back as landing evidence.
 //!
 //! TCX and cgroup links are owned by this process: when it exits, for any reason, the kernel
-//! detaches them. clsact filters are not; a dead-man lease ([`super::lease`]) makes them inert.
+//! detaches them. clsact filters are not; a dead-man lease ([`super::lease`]) makes them inert,
+//! the engine removes its own when dropped (in the namespace they were attached in), and the
+//! next dst on the device removes a dead one's ([`super::sweep`]).
 
 use std::os::fd::AsFd as _;
 
@@ -12,7 +14,7 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, PerCpuArray},
     programs::{
         CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, LinkOrder, SchedClassifier, TcAttachType,
-        tc::{NlOptions, TcAttachOptions},
+        tc::{NlOptions, SchedClassifierLinkId, TcAttachOptions},
     },
 };
 use dst_common::{
@@ -28,7 +30,7 @@ use super::{
     spec::{Direction, NetFault, SpecError},
     tap::Tap,
 };
-use crate::{cgroup::Cgroup, ebpf};
+use crate::{cgroup::Cgroup, ebpf, netns::NetNs};
 
 /// Errors of the network engine.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +84,10 @@ pub enum NetError {
     /// An interface name did not resolve in the namespace.
     #[error("interface {0:?} not found in this network namespace; list them with `ip link`")]
     NoSuchInterface(String),
+    /// The attaching thread's network namespace could not be opened (kept to detach clsact
+    /// filters there later).
+    #[error(transparent)]
+    Netns(#[from] crate::netns::NetnsError),
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> NetError {
@@ -182,6 +188,9 @@ pub struct NetEngine {
     clean: [bool; MAX_NET_RULES as usize],
     /// Slots whose EDT histogram an EDT rule may have written since it was last zeroed.
     hist_dirty: [bool; MAX_NET_RULES as usize],
+    /// clsact filters this engine attached, with the namespace they live in: netlink detaches
+    /// by interface index, which only means that device inside that namespace.
+    clsact_links: Vec<(NetNs, &'static str, SchedClassifierLinkId)>,
     /// Renewal of DST_NET_LEASE, running once a clsact filter (not owned by an fd) is attached.
     lease: Option<super::lease::Lease>,
     /// The landed/expired ring buffer until [`NetEngine::take_events`].
@@ -221,6 +230,7 @@ impl NetEngine {
             hist_shift: [0; MAX_NET_RULES as usize],
             clean: [true; MAX_NET_RULES as usize],
             hist_dirty: [false; MAX_NET_RULES as usize],
+            clsact_links: Vec::new(),
             lease: None,
             events,
         })
@@ -257,11 +267,15 @@ impl NetEngine {
             if let Err(tcx_err) = tcx {
                 // Kernels before 6.6 have no TCX: fall back to clsact + cls_bpf.
                 let _ = aya::programs::tc::qdisc_add_clsact(iface);
-                p.attach_with_options(iface, ty, TcAttachOptions::Netlink(NlOptions::default()))
+                sweep_stale(iface, ty == TcAttachType::Ingress);
+                let ns = NetNs::current()?;
+                let link = p
+                    .attach_with_options(iface, ty, TcAttachOptions::Netlink(NlOptions::default()))
                     .map_err(|source| NetError::Program {
                         what: format!("attaching {name} to {iface} (TCX failed with: {tcx_err})"),
                         source,
                     })?;
+                self.clsact_links.push((ns, name, link));
                 mech = TcMechanism::Clsact;
                 self.hold_lease()?;
             }
@@ -668,6 +682,38 @@ impl NetEngine {
                 .map_err(map_err("DST_NET_SEQ"))?;
         let decisions = seq.get(&slot, 0).map_err(map_err("DST_NET_SEQ"))?.next;
         Ok(RuleEvidence::sum(&values, decisions))
+    }
+}
+
+impl Drop for NetEngine {
+    /// Detaches this engine's clsact filters inside the namespace each was attached in (aya
+    /// would detach them by interface index in whatever namespace drops the engine).
+    fn drop(&mut self) {
+        for (ns, name, link) in std::mem::take(&mut self.clsact_links) {
+            let Ok(p) = prog::<SchedClassifier>(&mut self.bpf, name) else {
+                continue;
+            };
+            match ns.run(|| p.detach(link)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("detaching {name}: {e}"),
+                Err(e) => tracing::warn!("detaching {name}: {e}"),
+            }
+        }
+    }
+}
+
+/// Removes the clsact filters a dead dst left on `iface` (best effort: a failure is logged,
+/// the attach goes on; the leftovers are inert anyway).
+fn sweep_stale(iface: &str, ingress: bool) {
+    let Ok(index) = nix::net::if_::if_nametoindex(iface) else {
+        return;
+    };
+    match super::sweep::sweep_lapsed(index, ingress) {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::info!("{iface}: removed clsact filters of a dead dst: {removed:?}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("{iface}: {e}; filters of a dead dst may stay (inert)"),
     }
 }
 

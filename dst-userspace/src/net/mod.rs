@@ -11,6 +11,7 @@ pub mod ifb;
 pub mod lease;
 pub mod partition;
 pub mod spec;
+pub mod sweep;
 pub mod tap;
 
 pub use engine::{NetEngine, NetError, RuleEvidence};

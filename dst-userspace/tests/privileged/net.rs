@@ -420,6 +420,45 @@ fn sigkill_of_dst_removes_the_fault() {
         took < lease + Duration::from_secs(1),
         "recovery took {took:?}"
     );
+    if lease.is_zero() {
+        return;
+    }
+    // clsact: the next dst on the device removes the dead one's filters (lease lapsed for
+    // more than a term) before attaching its own, and takes its own away when it ends.
+    let left = dst_filters_on(&a.ns, "eth0");
+    let lapsed = killed + lease * 2 + Duration::from_millis(200);
+    std::thread::sleep(lapsed.saturating_duration_since(Instant::now()));
+    let next = Inject::start(&[
+        "inject",
+        "net",
+        "--netns",
+        ns_name(a),
+        "--dev",
+        "eth0",
+        "--proto",
+        "udp",
+        "--dport",
+        "9401",
+        "--drop",
+        "1",
+        "--duration",
+        "60s",
+    ]);
+    let on = dst_filters_on(&a.ns, "eth0");
+    eprintln!("clsact: filters of the dead dst {left:?}; with the next dst live: {on:?}");
+    assert_eq!(
+        on.len(),
+        left.len(),
+        "the dead dst's filters were not swept: {on:?}"
+    );
+    let during = udp_sequence(a, b, 9401, 100).unwrap();
+    assert_eq!(lost(&during).len(), 100, "the next dst's fault is live");
+    let _ = next.finish();
+    let after = dst_filters_on(&a.ns, "eth0");
+    assert!(
+        after.is_empty(),
+        "filters left after a clean exit: {after:?}"
+    );
 }
 
 /// After dst was SIGKILLed: TCX leaves nothing attached (returns zero); on kernels without TCX
