@@ -57,6 +57,11 @@ pub fn prepare<M: Model>(model: &M, ops: &[Operation]) -> Result<Prepared<M>, Mo
             parts.entry(model.partition(op)).or_default().push(e);
         }
     }
+    for entries in parts.values_mut() {
+        let outputs: Vec<M::Output> = entries.iter().filter_map(|e| e.output.clone()).collect();
+        let outputs: Vec<&M::Output> = outputs.iter().collect();
+        entries.retain(|e| e.output.is_some() || !model.unobserved(&e.input, &outputs));
+    }
     let mut partitions: Vec<_> = parts.into_iter().collect();
     // Largest first: better balance across threads.
     partitions.sort_by_key(|(_, e)| std::cmp::Reverse(e.len()));

@@ -53,6 +53,14 @@ impl Model for Log {
     fn is_read_only(&self, i: &Self::Input) -> bool {
         matches!(i, LogIn::Read)
     }
+    /// A pending append of an entry no completed read contains: every completed read was
+    /// ordered before it (a read returns the whole log), so removing it changes none.
+    fn unobserved(&self, i: &LogIn, outputs: &[&Vec<HVal>]) -> bool {
+        match i {
+            LogIn::Append(v) => !outputs.iter().any(|o| o.contains(v)),
+            LogIn::Read => false,
+        }
+    }
     fn describe(&self, i: &LogIn, o: Option<&Vec<HVal>>) -> String {
         match i {
             LogIn::Append(v) => format!("append({v})"),

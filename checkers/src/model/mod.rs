@@ -107,6 +107,14 @@ pub trait Model: Sync + Send {
     fn is_read_only(&self, _input: &Self::Input) -> bool {
         false
     }
+    /// True when a pending `input` (outcome unknown) can be left out of the search because
+    /// none of `outputs` (the results of the completed operations in its partition) can have
+    /// observed its effect: taking any valid order and removing the op from it leaves a valid
+    /// order, and "never happened" is always allowed for a pending op, so no verdict changes.
+    /// Default: `false` (always sound).
+    fn unobserved(&self, _input: &Self::Input, _outputs: &[&Self::Output]) -> bool {
+        false
+    }
     /// Human-readable `f(args) -> result`.
     fn describe(&self, input: &Self::Input, output: Option<&Self::Output>) -> String;
     /// Human-readable state.

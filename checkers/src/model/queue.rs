@@ -63,6 +63,16 @@ impl Model for Queue {
             _ => Err(unknown_fn(op, "queue")),
         }
     }
+    /// A pending enqueue of a value no completed dequeue returned: if it took effect, its
+    /// element was never at the head when a completed dequeue ran (they returned other values)
+    /// and the queue was not empty then (a dequeue saw empty only without it), so removing it
+    /// changes no completed result.
+    fn unobserved(&self, i: &QueueIn, outputs: &[&HVal]) -> bool {
+        match i {
+            QueueIn::Enqueue(v) => !outputs.contains(&v),
+            QueueIn::Dequeue => false,
+        }
+    }
     fn describe(&self, i: &QueueIn, o: Option<&HVal>) -> String {
         match i {
             QueueIn::Enqueue(v) => format!("enqueue({v})"),

@@ -60,6 +60,16 @@ impl Model for Set {
     fn is_read_only(&self, i: &Self::Input) -> bool {
         matches!(i, SetIn::Read)
     }
+    /// A pending add of an element no completed read contains: every completed read was
+    /// ordered before it (a read returns the whole set), so removing it changes none.
+    fn unobserved(&self, i: &SetIn, outputs: &[&SetOut]) -> bool {
+        match i {
+            SetIn::Add(v) => !outputs
+                .iter()
+                .any(|o| matches!(o, SetOut::Read(r) if r.contains(v))),
+            SetIn::Read => false,
+        }
+    }
     fn describe(&self, i: &SetIn, o: Option<&SetOut>) -> String {
         match (i, o) {
             (SetIn::Add(v), _) => format!("add({v})"),
