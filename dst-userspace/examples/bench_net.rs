@@ -27,6 +27,22 @@ const TCP_ROUNDS: usize = 7;
 type ToolRun<'a> = &'a dyn Fn() -> anyhow::Result<Vec<f64>>;
 const SENDS: u32 = 100_000;
 
+/// For each configuration, `f(its round r, no program's round r)` over the rounds.
+fn paired(rounds: &[Vec<f64>], f: impl Fn(f64, f64) -> f64) -> Vec<Vec<f64>> {
+    rounds
+        .iter()
+        .map(|v| v.iter().zip(&rounds[0]).map(|(x, b)| f(*x, *b)).collect())
+        .collect()
+}
+
+/// (min, max) of `v`.
+fn spread(v: &[f64]) -> (f64, f64) {
+    (
+        v.iter().cloned().fold(f64::MAX, f64::min),
+        v.iter().cloned().fold(f64::MIN, f64::max),
+    )
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -350,27 +366,6 @@ fn main() -> anyhow::Result<()> {
     )?;
     let (a, b) = (&topo.hosts[0], &topo.hosts[1]);
     let ns = a.ns.name().to_string();
-    if std::env::var_os("DST_BENCH_NET_ONLY").is_some_and(|v| v == "send") {
-        // Development aid: only the per-send cost, paired per round, on stderr.
-        let mut d = vec![Vec::new(); 3];
-        for r in 0..SEND_ROUNDS {
-            let mut x = [0.0; 3];
-            for k in 0..3 {
-                let i = (r + k) % 3;
-                let _engine = setup(a, [Config::Bare, Config::Attached, Config::Rules64][i])?;
-                x[i] = send_cost(a, b)?;
-            }
-            for i in 0..3 {
-                d[i].push(x[i] - x[0]);
-            }
-        }
-        eprintln!(
-            "bench: send Δ vs no program: 0 rules {:+.0} ns, 64 rules {:+.0} ns (medians of {SEND_ROUNDS} paired rounds)",
-            median(&mut d[1]),
-            median(&mut d[2])
-        );
-        return Ok(());
-    }
     if std::env::var_os("DST_BENCH_NET_ONLY").is_some_and(|v| v == "daemon") {
         // Development aid: only the daemon API activation rounds, medians on stderr.
         let (mut p, mut k) = daemon_api(a, b, &dst_binary()?, &ns)?;
@@ -400,6 +395,18 @@ fn main() -> anyhow::Result<()> {
             send[i].push(send_cost(a, b)?);
         }
     }
+    if std::env::var_os("DST_BENCH_NET_ONLY").is_some_and(|v| v == "send") {
+        // Development aid: only the per-send cost, paired per round, on stderr.
+        let d: Vec<f64> = paired(&send, |x, b| x - b)
+            .iter()
+            .map(|v| median(&mut v.clone()))
+            .collect();
+        eprintln!(
+            "bench: send Δ vs no program: 0 rules {:+.0} ns, 64 rules {:+.0} ns (medians of {SEND_ROUNDS} paired rounds)",
+            d[1], d[2]
+        );
+        return Ok(());
+    }
     for r in 0..TCP_ROUNDS {
         for k in 0..cfgs.len() {
             let i = (r + k) % cfgs.len();
@@ -410,51 +417,18 @@ fn main() -> anyhow::Result<()> {
         }
     }
     eprintln!("bench: per-packet cost done");
-    let send_delta: Vec<f64> = send
+    let send_delta: Vec<f64> = paired(&send, |x, b| x - b)
         .iter()
-        .map(|v| {
-            median(
-                &mut v
-                    .iter()
-                    .zip(&send[0])
-                    .map(|(x, b)| x - b)
-                    .collect::<Vec<_>>(),
-            )
-        })
+        .map(|v| median(&mut v.clone()))
         .collect();
-    // Per-round throughput ratio to no program, in %.
-    let tcp_ratios: Vec<Vec<f64>> = tcp
-        .iter()
-        .map(|v| {
-            v.iter()
-                .zip(&tcp[0])
-                .map(|(x, b)| (x / b - 1.0) * 100.0)
-                .collect()
-        })
-        .collect();
+    let tcp_ratios = paired(&tcp, |x, b| (x / b - 1.0) * 100.0);
     let tcp_delta: Vec<f64> = tcp_ratios.iter().map(|v| median(&mut v.clone())).collect();
     // Sender CPU per byte, per-round ratio to no program, in %.
-    let cpu_ratios: Vec<Vec<f64>> = tcp_cpu
-        .iter()
-        .map(|v| {
-            v.iter()
-                .zip(&tcp_cpu[0])
-                .map(|(x, b)| (x / b - 1.0) * 100.0)
-                .collect()
-        })
-        .collect();
+    let cpu_ratios = paired(&tcp_cpu, |x, b| (x / b - 1.0) * 100.0);
     let cpu_delta: Vec<f64> = cpu_ratios.iter().map(|v| median(&mut v.clone())).collect();
     let tcp_cpu: Vec<f64> = tcp_cpu.iter_mut().map(|v| median(v)).collect();
     let send: Vec<f64> = send.iter_mut().map(|v| median(v)).collect();
-    let tcp_spread: Vec<(f64, f64)> = tcp
-        .iter()
-        .map(|v| {
-            (
-                v.iter().cloned().fold(f64::MAX, f64::min),
-                v.iter().cloned().fold(0.0, f64::max),
-            )
-        })
-        .collect();
+    let tcp_spread: Vec<(f64, f64)> = tcp.iter().map(|v| spread(v)).collect();
     let tcp: Vec<f64> = tcp.iter_mut().map(|v| median(v)).collect();
 
     // Activation latency.
@@ -643,12 +617,6 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!("### Per-packet cost\n");
-    let spread = |v: &[f64]| {
-        (
-            v.iter().cloned().fold(f64::MAX, f64::min),
-            v.iter().cloned().fold(f64::MIN, f64::max),
-        )
-    };
     println!(
         "| configuration | UDP send, ns/packet (Rust sender, 32 B, median) | Δ vs none (median of per-round Δ) |"
     );

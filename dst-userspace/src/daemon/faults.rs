@@ -605,7 +605,7 @@ impl FaultTable {
         set.sys.is_empty()
             && set.net.iter().all(|spec| {
                 let t = &spec.target;
-                let needs_delay = matches!(kind_name(&spec.action), "delay" | "reorder" | "rate");
+                let needs_delay = spec.action.holds_packets();
                 match (&t.dev, &t.cgroup, &t.pod, &t.container) {
                     (Some(dev), None, None, None) if !needs_delay => {
                         dirs(spec.direction).iter().all(|&ingress| {

@@ -359,6 +359,17 @@ impl NetFaultSpec {
     }
 }
 
+impl NetAction {
+    /// Whether the action holds packets (delay, reorder, rate): it needs a delay backend
+    /// (fq/ifb or the TAP delay line) besides the rule.
+    pub fn holds_packets(&self) -> bool {
+        matches!(
+            self,
+            Self::Delay { .. } | Self::Reorder { .. } | Self::Rate { .. }
+        )
+    }
+}
+
 /// The `kind` tag of an action.
 pub fn kind_name(a: &NetAction) -> &'static str {
     match a {
