@@ -134,6 +134,32 @@ pub struct SysConfig {
 }
 const _: () = assert!(core::mem::size_of::<SysConfig>() == 8);
 
+/// Slots of the exit observer's per-CPU cache of processes found untargeted (a power of two:
+/// a tgid's slot is `tgid & (OBS_CACHE_SLOTS - 1)`).
+pub const OBS_CACHE_SLOTS: u32 = 64;
+
+/// What userspace adds to the target generation (`DST_SYS_GEN`) after it changes a target map;
+/// kernel programs add 1 (fork tracker, exits, cgroup moves, renames). Userspace's
+/// read-then-write can race a kernel increment, and the large step makes sure the value it
+/// writes is still one no cache slot has seen.
+pub const GEN_USER_STEP: u64 = 1 << 32;
+
+/// One slot of the exit observer's per-CPU negative cache: `tgid` was found untargeted while the
+/// target generation was `generation`. A slot is trusted only while the generation is unchanged,
+/// so every change that could make a process targeted (a target map write, a followed fork, an
+/// exit that frees a tgid for reuse, a cgroup move, a comm change) bumps the generation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObsCacheSlot {
+    /// The process found untargeted (0 = empty: tgid 0 makes no syscalls).
+    pub tgid: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// The target generation it was checked under.
+    pub generation: u64,
+}
+const _: () = assert!(core::mem::size_of::<ObsCacheSlot>() == 16);
+
 /// Ring-buffer event kind: a targeted process ended.
 pub const EVENT_EXIT: u32 = 1;
 /// Ring-buffer event kind: a signal was generated for a targeted process.
@@ -208,6 +234,7 @@ mod pod {
     unsafe impl aya::Pod for super::SysConfig {}
     unsafe impl aya::Pod for super::ProcState {}
     unsafe impl aya::Pod for super::SignalRule {}
+    unsafe impl aya::Pod for super::ObsCacheSlot {}
 }
 
 #[cfg(test)]

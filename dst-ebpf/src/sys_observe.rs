@@ -3,7 +3,10 @@
 //! (ring buffer), and which children they forked (so targets follow them).
 //!
 //! Every program filters by target first (a hash lookup on the tgid, then the cgroup id, then
-//! the comm only when a comm target exists) and returns at once for everything else.
+//! the comm only when a comm target exists) and returns at once for everything else. The
+//! syscall-exit observer, which every process passes through for the observed classes, first
+//! asks a per-CPU cache of processes already found untargeted under the current target
+//! generation, so an untargeted process pays two array reads instead of the lookups.
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
@@ -11,12 +14,12 @@ use aya_ebpf::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
     },
     macros::map,
-    maps::{HashMap, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
 use dst_common::sys::{
-    CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, ObsKey, ProcEvent, ProcState,
-    SignalRule,
+    CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, OBS_CACHE_SLOTS,
+    ObsCacheSlot, ObsKey, ProcEvent, ProcState, SignalRule,
 };
 
 use crate::{
@@ -35,6 +38,17 @@ pub static PROCS: HashMap<u32, ProcState> = HashMap::with_max_entries(8192, 0);
 /// Process events (exits, signals) for userspace.
 #[map(name = "DST_SYS_EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
+
+/// Slot 0: the target generation. Anything that could turn an untargeted process into a
+/// targeted one bumps it (userspace by `GEN_USER_STEP` after a target map write, these programs
+/// by 1), which invalidates every slot of [`OBS_CACHE`].
+#[map(name = "DST_SYS_GEN")]
+pub static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Per CPU, direct-mapped by tgid: processes the exit observer found untargeted, and the
+/// generation they were checked under.
+#[map(name = "DST_SYS_OBS_CACHE")]
+pub static OBS_CACHE: PerCpuArray<ObsCacheSlot> = PerCpuArray::with_max_entries(OBS_CACHE_SLOTS, 0);
 
 /// Slot 0: the in-kernel process fault (signal at a chosen syscall).
 #[map(name = "DST_SYS_SIGNAL")]
@@ -90,6 +104,52 @@ fn observed(tgid: u32) -> bool {
     has_comm && bpf_get_current_comm().is_ok_and(|c| COMMS.get_ptr(c).is_some())
 }
 
+/// The current target generation.
+#[inline(always)]
+fn generation() -> u64 {
+    // SAFETY: valid, aligned map value; a volatile read so the value is taken before the
+    // target lookups that follow it.
+    GENERATION
+        .get_ptr(0)
+        .map_or(0, |g| unsafe { core::ptr::read_volatile(g) })
+}
+
+/// Invalidates every cached "untargeted" answer (on every CPU).
+#[inline(always)]
+pub fn bump_generation() {
+    if let Some(g) = GENERATION.get_ptr_mut(0) {
+        fetch_add(g, 1);
+    }
+}
+
+/// [`observed`] behind the per-CPU negative cache. The generation is read before the lookups,
+/// so an answer computed while a target was being added is stored under the old generation and
+/// never trusted after the bump.
+#[inline(always)]
+fn observed_cached(tgid: u32) -> bool {
+    let generation = generation();
+    let slot = OBS_CACHE.get_ptr_mut(tgid & (OBS_CACHE_SLOTS - 1));
+    if let Some(s) = slot {
+        // SAFETY: this CPU's copy of the slot; the tracepoint runs with preemption disabled.
+        unsafe {
+            if (*s).tgid == tgid && (*s).generation == generation {
+                return false;
+            }
+        }
+    }
+    if observed(tgid) {
+        return true;
+    }
+    if let Some(s) = slot {
+        // SAFETY: as above.
+        unsafe {
+            (*s).tgid = tgid;
+            (*s).generation = generation;
+        }
+    }
+    false
+}
+
 #[inline(always)]
 fn current_tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
@@ -99,7 +159,7 @@ fn current_tgid() -> u32 {
 #[inline(always)]
 pub fn try_sys_exit(ctx: &TracePointContext) -> u32 {
     let tgid = current_tgid();
-    if !observed(tgid) {
+    if !observed_cached(tgid) {
         return 0;
     }
     // SAFETY: sys_exit_* layout: __syscall_nr (int) at 8, ret (long) at 16.
@@ -206,6 +266,9 @@ pub fn try_process_exit(ctx: &TracePointContext) -> u32 {
     if group_dead == 0 {
         return 0;
     }
+    // The tgid is free for reuse by a process that may be targeted (forked inside a target
+    // cgroup): forget cached answers about it.
+    bump_generation();
     if !observed(tgid) {
         return 0;
     }
@@ -240,7 +303,16 @@ pub fn try_fork(ctx: &TracePointContext) -> u32 {
     let child = unsafe { ctx.read_at::<i32>(20).unwrap_or(0) };
     if child > 0 {
         let _ = TGIDS.insert(child as u32, root, 0);
+        bump_generation();
     }
+    0
+}
+
+/// `cgroup:cgroup_attach_task` and `task:task_rename`: a process changed cgroup or name, so it
+/// may now be targeted by cgroup or comm; forget cached answers.
+#[inline(always)]
+pub fn try_invalidate() -> u32 {
+    bump_generation();
     0
 }
 

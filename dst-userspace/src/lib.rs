@@ -1,6 +1,7 @@
 //! dst userspace library: loads and probes the kernel programs, drives faults and collects
 //! evidence. The `dst` binary (src/main.rs) is a thin clap layer over this crate.
 
+pub mod bpf_sys;
 pub mod cgroup;
 pub mod client;
 pub mod cluster;

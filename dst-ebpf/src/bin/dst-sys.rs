@@ -101,6 +101,11 @@ pub fn dst_fork(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint]
+pub fn dst_invalidate(_ctx: TracePointContext) -> u32 {
+    sys_observe::try_invalidate()
+}
+
+#[tracepoint]
 pub fn dst_signal_at(_ctx: TracePointContext) -> u32 {
     sys_observe::try_signal_at()
 }

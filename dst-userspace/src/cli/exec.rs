@@ -102,6 +102,13 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                     o.pid, o.result, o.syscall, o.count
                 );
             }
+            if f.observer_missed > 0 {
+                eprintln!(
+                    "dst:   the kernel skipped the exit observer {} times (another BPF program \
+                     held the CPU): what was received may be undercounted by that many",
+                    f.observer_missed
+                );
+            }
         }
         for e in &report.events {
             eprintln!("dst: {}", serde_json::to_string(e)?);

@@ -10,7 +10,7 @@ use aya_obj::{
 };
 
 use super::Capability;
-use crate::ebpf::is_mounted;
+use crate::{bpf_sys::sys_bpf, ebpf::is_mounted};
 
 type Caps = BTreeMap<String, Capability>;
 
@@ -214,19 +214,5 @@ pub(super) fn fmod_ret(btf: Option<&Btf>) -> Capability {
         Capability::failed("attaching fmod_ret/security_file_open", errno)
     } else {
         Capability::yes("fmod_ret/security_file_open loaded and attached")
-    }
-}
-
-/// # Safety
-/// `attr` must be a valid request for `cmd`.
-unsafe fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> i64 {
-    // SAFETY: forwarded to the caller.
-    unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd as i32,
-            std::ptr::from_mut(attr),
-            mem::size_of::<bpf_attr>(),
-        )
     }
 }

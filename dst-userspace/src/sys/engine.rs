@@ -23,8 +23,9 @@ use dst_common::{
     MAX_SYS_RULES,
     lsm::{KernelOffsets, PathRule},
     sys::{
-        CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, CONFIG_HAS_PATH, EVENT_EXIT, EVENT_SIGNAL, ObsKey,
-        ProcEvent, SYS_RULE_PATH, SignalRule, SysConfig, SysCounters, SysRule,
+        CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, CONFIG_HAS_PATH, EVENT_EXIT, EVENT_SIGNAL,
+        GEN_USER_STEP, ObsKey, ProcEvent, SYS_RULE_PATH, SignalRule, SysConfig, SysCounters,
+        SysRule,
     },
 };
 use serde::Serialize;
@@ -86,6 +87,9 @@ pub enum SysError {
         /// The backend.
         backend: &'static str,
     },
+    /// The observer's run statistics could not be read.
+    #[error("reading the run statistics of the syscall-exit observer: {0}; run dst as root")]
+    Stats(#[source] std::io::Error),
     /// A cgroup directory could not be opened for attaching.
     #[error("opening cgroup {path} to attach the socket hooks: {source}")]
     Cgroup {
@@ -238,6 +242,7 @@ const TP_PROGS: &[&str] = &[
     "dst_process_exit",
     "dst_fork",
     "dst_signal_at",
+    "dst_invalidate",
 ];
 
 /// The loaded syscall programs and the rule slots they read.
@@ -356,6 +361,15 @@ impl SysEngine {
         if self.observed.contains(&class) {
             return Ok(Vec::new());
         }
+        if self.observed.is_empty() {
+            // The observer caches "untargeted" per CPU; a cgroup move or a new name can make a
+            // process targeted, so both invalidate the cache.
+            let p: &mut TracePoint = prog(&mut self.bpf, "dst_invalidate")?;
+            for (cat, tp) in [("cgroup", "cgroup_attach_task"), ("task", "task_rename")] {
+                p.attach(cat, tp)
+                    .map_err(prog_err(format!("attaching dst_invalidate to {cat}:{tp}")))?;
+            }
+        }
         let p: &mut TracePoint = prog(&mut self.bpf, "dst_sys_exit")?;
         let mut attached = Vec::new();
         for (name, _) in class.syscalls() {
@@ -467,7 +481,20 @@ impl SysEngine {
             HashMap::try_from(self.bpf.map_mut("DST_SYS_TGIDS").expect("map in object"))
                 .map_err(map_err("DST_SYS_TGIDS"))?;
         let v = u64::from(pid) | if follow { 1 << 32 } else { 0 };
-        m.insert(pid, v, 0).map_err(map_err("DST_SYS_TGIDS"))
+        m.insert(pid, v, 0).map_err(map_err("DST_SYS_TGIDS"))?;
+        self.bump_generation()
+    }
+
+    /// Tells the exit observer that targets changed: its per-CPU "untargeted" cache is stale.
+    /// Called after the target map write, so a program that read the old generation stores
+    /// its answer under it and never trusts it again.
+    fn bump_generation(&mut self) -> Result<(), SysError> {
+        let mut m: Array<&mut MapData, u64> =
+            Array::try_from(self.bpf.map_mut("DST_SYS_GEN").expect("map in object"))
+                .map_err(map_err("DST_SYS_GEN"))?;
+        let g = m.get(&0, 0).map_err(map_err("DST_SYS_GEN"))?;
+        m.set(0, g.wrapping_add(GEN_USER_STEP), 0)
+            .map_err(map_err("DST_SYS_GEN"))
     }
 
     /// Observes every process of the cgroup with id `id`.
@@ -475,7 +502,8 @@ impl SysEngine {
         let mut m: HashMap<&mut MapData, u64, u32> =
             HashMap::try_from(self.bpf.map_mut("DST_SYS_CGROUPS").expect("map in object"))
                 .map_err(map_err("DST_SYS_CGROUPS"))?;
-        m.insert(id, 1, 0).map_err(map_err("DST_SYS_CGROUPS"))
+        m.insert(id, 1, 0).map_err(map_err("DST_SYS_CGROUPS"))?;
+        self.bump_generation()
     }
 
     /// Observes every process named `comm`.
@@ -485,7 +513,8 @@ impl SysEngine {
                 .map_err(map_err("DST_SYS_COMMS"))?;
         m.insert(comm, 1, 0).map_err(map_err("DST_SYS_COMMS"))?;
         self.config.flags |= CONFIG_HAS_COMM;
-        self.write_config()
+        self.write_config()?;
+        self.bump_generation()
     }
 
     /// Installs rules atomically: every rule gets a slot and is live, or none is written.
@@ -587,6 +616,27 @@ impl SysEngine {
             Array::try_from(self.bpf.map("DST_SYS_COUNTERS").expect("map in object"))
                 .map_err(map_err("DST_SYS_COUNTERS"))?;
         Ok(c.get(&slot, 0).map_err(map_err("DST_SYS_COUNTERS"))?.into())
+    }
+
+    /// Runs of the syscall-exit observer that the kernel skipped because a BPF program was
+    /// already active on that CPU (the program's `recursion_misses`): when non-zero, what the
+    /// evidence says the targets received may undercount by up to this many calls (of any
+    /// process, targeted or not). Kernels before 6.7 do not count these and report 0.
+    pub fn observer_misses(&self) -> Result<u64, SysError> {
+        let p: &TracePoint = self
+            .bpf
+            .program("dst_sys_exit")
+            .and_then(|p| p.try_into().ok())
+            .ok_or_else(|| SysError::Program {
+                what: "program dst_sys_exit missing from the dst-sys object (rebuild dst)".into(),
+                source: aya::programs::ProgramError::NotLoaded,
+            })?;
+        let fd = p
+            .fd()
+            .map_err(prog_err("the syscall-exit observer".into()))?;
+        crate::bpf_sys::prog_stats(fd.as_fd())
+            .map(|s| s.recursion_misses)
+            .map_err(SysError::Stats)
     }
 
     /// Everything the observers saw, sorted by pid, syscall and result.

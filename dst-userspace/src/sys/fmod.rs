@@ -18,6 +18,8 @@ use aya_obj::{
     generated::{bpf_attach_type, bpf_attr, bpf_cmd, bpf_prog_type},
 };
 
+use crate::bpf_sys::sys_bpf;
+
 /// Errors loading an fmod_ret program.
 #[derive(Debug, thiserror::Error)]
 pub enum FmodError {
@@ -205,18 +207,4 @@ pub fn load_and_attach(
         // SAFETY: the kernel just returned this fd to us.
         _link: unsafe { OwnedFd::from_raw_fd(link as i32) },
     })
-}
-
-/// # Safety
-/// `attr` must be a valid request for `cmd`.
-unsafe fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> i64 {
-    // SAFETY: forwarded to the caller.
-    unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd as i32,
-            std::ptr::from_mut(attr),
-            mem::size_of::<bpf_attr>(),
-        )
-    }
 }

@@ -220,6 +220,7 @@ impl Injection {
             landed: counters.injected > 0,
             counters,
             received,
+            observer_missed: self.engine.observer_misses()?,
         })
     }
 

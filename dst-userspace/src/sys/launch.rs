@@ -81,6 +81,10 @@ pub struct FaultEvidence {
     pub counters: SysEvidenceCounters,
     /// What the launched processes received from this fault's syscalls, per pid and result.
     pub received: Vec<Observation>,
+    /// Runs of the syscall-exit observer the kernel skipped (another BPF program was active on
+    /// the CPU): `received` may undercount by up to this many calls. 0 on kernels before 6.7,
+    /// which do not count them.
+    pub observer_missed: u64,
     /// `injected > 0`.
     pub landed: bool,
 }
@@ -341,6 +345,7 @@ impl Launched {
             s.stop()?;
         }
         let observations = self.engine.observations()?;
+        let observer_missed = self.engine.observer_misses()?;
         let mut out = Vec::new();
         for (f, carrier) in &self.faults {
             let names: Vec<&str> = f.class.syscalls().iter().map(|(n, _)| *n).collect();
@@ -384,6 +389,7 @@ impl Launched {
                 landed: counters.injected > 0,
                 counters,
                 received,
+                observer_missed,
             });
         }
         let _ = std::io::stdout().flush();

@@ -658,3 +658,102 @@ fn connect_refused_by_comm() {
         .sum();
     assert_eq!(seen, 5);
 }
+
+/// A bash pinned to CPU 0 that answers each line on stdin with ten `echo x >/dev/null` (one
+/// write each, no fork) and a `done` line (one more write); `exec` makes it exec `as_` (a
+/// symlink to bash with another name) running the same loop.
+fn pinned_writer(as_: &std::path::Path) -> Reaped {
+    let body = "while read cmd; do \
+                  if [ \"$cmd\" = exec ]; then exec \"$AS\" -c \"$BODY\"; fi; \
+                  for i in 1 2 3 4 5 6 7 8 9 10; do echo x >/dev/null; done; echo done; \
+                done";
+    Reaped(
+        Command::new("taskset")
+            .args(["-c", "0", "bash", "-c", body])
+            .env("AS", as_)
+            .env("BODY", body)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("taskset and bash start"),
+    )
+}
+
+/// Sends `cmd` and waits for the writer's `done` line.
+fn step(w: &mut Reaped, cmd: &str, out: &mut impl std::io::BufRead) {
+    writeln!(w.0.stdin.as_mut().unwrap(), "{cmd}").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "done", "writer answered {line:?}");
+}
+
+/// The exit observer caches "untargeted" per CPU; a process that becomes a target afterwards
+/// — by pid, by moving into a targeted cgroup, by exec'ing under a targeted name — must be
+/// observed from its next call on. Each writer runs pinned to one CPU and first writes while
+/// untargeted (so its "untargeted" answer is cached there), then becomes a target by one of
+/// the three routes and writes again: exactly its 11 writes of that step are observed.
+#[test]
+fn observer_sees_processes_that_become_targets_later() {
+    if skip_without(&["tracepoint"]) {
+        return;
+    }
+    let dir = TempDir::new("obs-cache");
+    let name = format!("dstw{}", std::process::id() % 100_000);
+    let link = dir.0.join(&name);
+    std::os::unix::fs::symlink("/bin/bash", &link).unwrap();
+    let cg = Cgroup::create(&format!("dst-test-obs-{}", std::process::id())).unwrap();
+    let mut by_pid = pinned_writer(&link);
+    let mut by_cgroup = pinned_writer(&link);
+    let mut by_comm = pinned_writer(&link);
+    let mut outs: Vec<BufReader<std::process::ChildStdout>> =
+        [&mut by_pid, &mut by_cgroup, &mut by_comm]
+            .into_iter()
+            .map(|w| BufReader::new(w.0.stdout.take().unwrap()))
+            .collect();
+    let mut engine = SysEngine::load().expect("dst-sys loads");
+    engine.observe_class(SyscallClass::Write).unwrap();
+    engine.observe_processes().unwrap();
+    let seen = |e: &SysEngine, pid: u32| e.received(Some(pid), SyscallClass::Write, 0).unwrap();
+
+    // The targets that will match are known to the kernel before the processes match them,
+    // so only the kernel-side invalidation (cgroup move, rename) can make them observed.
+    engine.add_cgroup(cg.id().unwrap()).unwrap();
+    let mut comm = [0u8; 16];
+    comm[..name.len()].copy_from_slice(name.as_bytes());
+    engine.add_comm(comm).unwrap();
+    let pids = [by_pid.0.id(), by_cgroup.0.id(), by_comm.0.id()];
+    for (w, out) in [&mut by_pid, &mut by_cgroup, &mut by_comm]
+        .into_iter()
+        .zip(outs.iter_mut())
+    {
+        step(w, "w", out);
+        step(w, "w", out);
+    }
+    let before: Vec<u64> = pids.iter().map(|p| seen(&engine, *p)).collect();
+
+    // One route at a time, each writer caching its answer again right before its change (any
+    // bump invalidates every slot, so the routes must not help each other).
+    cg.add_pid(pids[1]).unwrap();
+    step(&mut by_cgroup, "w", &mut outs[1]);
+    step(&mut by_comm, "w", &mut outs[2]);
+    // The old image reads `exec`, the new one (same pid) reads `w` from the same pipe.
+    step(&mut by_comm, "exec\nw", &mut outs[2]);
+    step(&mut by_pid, "w", &mut outs[0]);
+    engine.add_pid(pids[0], false).unwrap();
+    step(&mut by_pid, "w", &mut outs[0]);
+    let after: Vec<u64> = pids.iter().map(|p| seen(&engine, *p)).collect();
+    let missed = engine.observer_misses().unwrap();
+    eprintln!(
+        "writes observed before targeting {before:?}, after {after:?} (pid, cgroup move, exec \
+         as {name}); observer runs skipped {missed}"
+    );
+    assert_eq!(before, [0, 0, 0], "untargeted writers are not observed");
+    assert_eq!(after[0], 11, "targeted by pid after its answer was cached");
+    assert_eq!(
+        after[1], 11,
+        "moved into a targeted cgroup after its answer was cached"
+    );
+    // After exec the new image's own start-up may write too; at least the step's 11.
+    assert!(after[2] >= 11, "exec'd under a targeted name: {}", after[2]);
+}

@@ -242,6 +242,13 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
                 o.pid, o.result, o.syscall, o.count
             );
         }
+        if report.evidence.observer_missed > 0 {
+            println!(
+                "  the kernel skipped the exit observer {} times (another BPF program held the \
+                 CPU): what was received may be undercounted by that many",
+                report.evidence.observer_missed
+            );
+        }
         for e in &report.events {
             println!("  {}", serde_json::to_string(e)?);
         }
