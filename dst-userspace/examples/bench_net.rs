@@ -22,6 +22,8 @@ const ROUNDS: usize = 9;
 const SEND_ROUNDS: usize = 11;
 /// Rounds of iperf3 per configuration (±10% run to run here).
 const TCP_ROUNDS: usize = 7;
+/// iperf3 rounds with BPF statistics on, attributing CPU time to the program.
+const ATTRIB_ROUNDS: usize = 5;
 
 /// One comparison tool's measurement rounds.
 type ToolRun<'a> = &'a dyn Fn() -> anyhow::Result<Vec<f64>>;
@@ -111,6 +113,10 @@ struct TcpRun {
     /// adds, without the time the hypervisor or other jobs take the CPU away (which moves
     /// throughput by ±10-30% per round on this shared VM).
     cpu_ns_per_kib: f64,
+    /// Sender CPU seconds (user + system) over the run.
+    cpu_s: f64,
+    /// Length of the run, seconds.
+    secs: f64,
 }
 
 /// iperf3 TCP A → B (2 s, client and server pinned to CPUs 0 and 1).
@@ -145,12 +151,53 @@ fn tcp_run(a: &Host, b: &Host) -> anyhow::Result<TcpRun> {
             .with_context(|| format!("iperf3 JSON without {path}"))
     };
     let bps = num("/end/sum_received/bits_per_second")?;
-    let cpu =
-        num("/end/cpu_utilization_percent/host_total")? / 100.0 * num("/end/sum_sent/seconds")?;
+    let secs = num("/end/sum_sent/seconds")?;
+    let cpu = num("/end/cpu_utilization_percent/host_total")? / 100.0 * secs;
     let kib = num("/end/sum_sent/bytes")? / 1024.0;
     Ok(TcpRun {
         gbps: bps / 1e9,
         cpu_ns_per_kib: cpu * 1e9 / kib.max(1.0),
+        cpu_s: cpu,
+        secs,
+    })
+}
+
+/// The classifier's own share of a TCP transfer with 64 non-matching rules, measured by the
+/// kernel: BPF run statistics on (`BPF_ENABLE_STATS`) for the run, the egress program's run
+/// count and run time read before and after. Its time over the sender's CPU time bounds the
+/// throughput the program can take from a CPU-bound sender. The statistics add two clock reads
+/// per run to the measured time, so the bound is on the high side.
+struct Attribution {
+    /// Program runs (skbs through the egress hook) per second.
+    runs_per_s: f64,
+    /// ns per program run, statistics overhead included.
+    ns_per_run: f64,
+    /// Program time / sender CPU time, %.
+    share_of_sender_cpu: f64,
+    /// Program time / run length, % of one CPU.
+    share_of_one_cpu: f64,
+    /// Throughput of the run, Gbit/s.
+    gbps: f64,
+}
+
+fn attribution(a: &Host, b: &Host) -> anyhow::Result<Attribution> {
+    let mut engine = setup(a, Config::Rules64)?.context("64-rule setup attaches the program")?;
+    let _stats_on = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .context("BPF_ENABLE_STATS (needs root)")?;
+    let before = engine.egress_stats()?;
+    let run = tcp_run(a, b)?;
+    let after = engine.egress_stats()?;
+    let runs = after.run_cnt.saturating_sub(before.run_cnt) as f64;
+    let ns = after.run_time_ns.saturating_sub(before.run_time_ns) as f64;
+    if runs == 0.0 {
+        bail!("the egress program did not run during the transfer (statistics off?)");
+    }
+    Ok(Attribution {
+        runs_per_s: runs / run.secs,
+        ns_per_run: ns / runs,
+        share_of_sender_cpu: ns / (run.cpu_s * 1e9) * 100.0,
+        share_of_one_cpu: ns / (run.secs * 1e9) * 100.0,
+        gbps: run.gbps,
     })
 }
 
@@ -407,6 +454,23 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    let only_attrib = std::env::var_os("DST_BENCH_NET_ONLY").is_some_and(|v| v == "attribution");
+    let mut attrib = Vec::new();
+    for _ in 0..ATTRIB_ROUNDS {
+        attrib.push(attribution(a, b)?);
+    }
+    let attr_med =
+        |f: fn(&Attribution) -> f64| median(&mut attrib.iter().map(f).collect::<Vec<_>>());
+    let attr_max = |f: fn(&Attribution) -> f64| attrib.iter().map(f).fold(f64::MIN, f64::max);
+    if only_attrib {
+        for x in &attrib {
+            eprintln!(
+                "bench: {:.2} Gbit/s, {:.0} runs/s, {:.1} ns/run, {:.3}% of sender CPU, {:.3}% of one CPU",
+                x.gbps, x.runs_per_s, x.ns_per_run, x.share_of_sender_cpu, x.share_of_one_cpu
+            );
+        }
+        return Ok(());
+    }
     for r in 0..TCP_ROUNDS {
         for k in 0..cfgs.len() {
             let i = (r + k) % cfgs.len();
@@ -643,22 +707,40 @@ fn main() -> anyhow::Result<()> {
             tcp[i], tcp_spread[i].0, tcp_spread[i].1, tcp_delta[i], tcp_cpu[i], cpu_delta[i],
         );
     }
+    println!(
+        "\nThe program's own share of the transfer, measured by the kernel ({ATTRIB_ROUNDS} more \
+         iperf3 rounds with 64 non-matching rules and BPF run statistics on; the statistics add \
+         two clock reads to every run, so these figures are upper bounds):\n"
+    );
+    println!(
+        "| Gbit/s (median) | program runs/s (skbs, GSO) | ns per run | program time / sender CPU time | program time / one CPU |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {:.2} | {:.0} | {:.1} | {:.3}% (max {:.3}%) | {:.3}% (max {:.3}%) |",
+        attr_med(|x| x.gbps),
+        attr_med(|x| x.runs_per_s),
+        attr_med(|x| x.ns_per_run),
+        attr_med(|x| x.share_of_sender_cpu),
+        attr_max(|x| x.share_of_sender_cpu),
+        attr_med(|x| x.share_of_one_cpu),
+        attr_max(|x| x.share_of_one_cpu),
+    );
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let bound = attr_max(|x| x.share_of_sender_cpu);
     println!(
         "\nGoals (issue 3): small-packet cost under +200 ns with 64 active rules: {} ({:+.0} ns); \
-         untargeted TCP throughput within 2%: {} ({:+.1}% median of per-round ratios; a round \
-         alone moves by the spread shown); sender CPU per byte with 64 rules: {:+.1}% ({} the \
-         2% bound).",
+         untargeted TCP throughput within 2%: {} by attribution — the program takes at most \
+         {bound:.3}% of the sender's CPU time in any round, and a CPU-bound sender cannot lose \
+         more throughput than the CPU time taken from it. Throughput compared directly: \
+         {:+.1}% median of per-round ratios, sender CPU per byte {:+.1}%, each round moving by \
+         the spread shown (the hypervisor and other jobs on this shared VM), so the direct \
+         comparison cannot resolve 2% here.",
         verdict(send_delta[2] < 200.0),
         send_delta[2],
-        verdict(tcp_delta[2] > -2.0),
+        verdict(bound < 2.0),
         tcp_delta[2],
         cpu_delta[2],
-        if cpu_delta[2] < 2.0 {
-            "within"
-        } else {
-            "outside"
-        },
     );
     println!("\n### Fault activation latency (request → first packet affected)\n");
     println!(

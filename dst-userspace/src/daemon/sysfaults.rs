@@ -48,6 +48,9 @@ pub struct SysFaultView {
     pub evidence: SysEvidenceCounters,
     /// What the targeted processes received from the class's syscalls, per pid and result.
     pub received: Vec<Observation>,
+    /// Runs of the syscall-exit observer the kernel skipped (another BPF program was active on
+    /// the CPU): `received` may undercount by up to this many calls (0 before kernel 6.7).
+    pub observer_missed: u64,
     /// `injected > 0`.
     pub landed: bool,
 }
@@ -192,6 +195,7 @@ impl SysTable {
                 ended_at: None,
                 evidence: SysEvidenceCounters::default(),
                 received: Vec::new(),
+                observer_missed: 0,
                 landed: false,
             };
             self.faults.insert(
@@ -216,6 +220,7 @@ impl SysTable {
         if let Some(ev) = r.injection.as_ref().and_then(|i| i.evidence().ok()) {
             v.evidence = ev.counters;
             v.received = ev.received;
+            v.observer_missed = ev.observer_missed;
         }
         v.landed = v.evidence.injected > 0;
         v
@@ -254,6 +259,7 @@ impl SysTable {
         if let Ok(ev) = inj.evidence() {
             r.view.evidence = ev.counters;
             r.view.received = ev.received;
+            r.view.observer_missed = ev.observer_missed;
         }
         publish_process_events(bus, id, inj.drain_events());
         drop(inj);

@@ -35,6 +35,15 @@ use crate::{cgroup::Cgroup, ebpf, netns::NetNs};
 /// Errors of the network engine.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
+    /// A program's run statistics could not be read.
+    #[error("reading the run statistics of {prog}: {source}; run dst as root")]
+    Stats {
+        /// The program.
+        prog: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The embedded object could not be loaded (maps or BTF refused).
     #[error(
         "loading the dst-net eBPF object failed: {0}; run `dst probe` to see what this kernel allows"
@@ -239,6 +248,21 @@ impl NetEngine {
     /// The kernel's landed/expired events (once: the caller owns the ring buffer from then on).
     pub fn take_events(&mut self) -> Option<super::events::NetEvents> {
         self.events.take()
+    }
+
+    /// Run statistics of the egress classifier (`run_time_ns` and `run_cnt` advance only while
+    /// BPF statistics are on, e.g. under `aya::sys::enable_stats`): what a benchmark reads to
+    /// attribute CPU time to the program itself.
+    pub fn egress_stats(&mut self) -> Result<crate::bpf_sys::ProgStats, NetError> {
+        let p: &mut SchedClassifier = prog(&mut self.bpf, PROG_TC_EGRESS)?;
+        let fd = p.fd().map_err(|source| NetError::Program {
+            what: format!("the file descriptor of {PROG_TC_EGRESS}"),
+            source,
+        })?;
+        crate::bpf_sys::prog_stats(fd.as_fd()).map_err(|source| NetError::Stats {
+            prog: PROG_TC_EGRESS,
+            source,
+        })
     }
 
     /// Attaches the classifiers to `iface` (in the calling thread's network namespace) for the
