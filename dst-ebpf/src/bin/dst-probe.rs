@@ -8,12 +8,12 @@ use aya_ebpf::{
     helpers::{bpf_ktime_get_ns, bpf_redirect, bpf_skb_set_tstamp},
     macros::{
         cgroup_skb, cgroup_sock, cgroup_sock_addr, classifier, fentry, kprobe, lsm, map,
-        tracepoint, xdp,
+        raw_tracepoint, tracepoint, xdp,
     },
     maps::Array,
     programs::{
-        FEntryContext, LsmContext, ProbeContext, SkBuffContext, SockAddrContext, SockContext,
-        TcContext, TracePointContext, XdpContext,
+        FEntryContext, LsmContext, ProbeContext, RawTracePointContext, SkBuffContext,
+        SockAddrContext, SockContext, TcContext, TracePointContext, XdpContext,
     },
 };
 use dst_ebpf as _;
@@ -86,5 +86,12 @@ pub fn probe_kprobe(_ctx: ProbeContext) -> u32 {
 
 #[tracepoint]
 pub fn probe_tracepoint(_ctx: TracePointContext) -> u32 {
+    0
+}
+
+/// An empty raw tracepoint program: `cargo xtask bench syscall` attaches it to `sys_exit` as the
+/// floor of a catch-all syscall-exit observer (what every syscall of every process would pay).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn probe_raw_tp(_ctx: RawTracePointContext) -> i32 {
     0
 }

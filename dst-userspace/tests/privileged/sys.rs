@@ -659,7 +659,7 @@ fn connect_refused_by_comm() {
     assert_eq!(seen, 5);
 }
 
-/// A bash pinned to CPU 0 that answers each line on stdin with ten `echo x >/dev/null` (one
+/// A bash pinned to CPU 0 (so its cached answer stays on one CPU) that answers each line on stdin with ten `echo x >/dev/null` (one
 /// write each, no fork) and a `done` line (one more write); `exec` makes it exec `as_` (a
 /// symlink to bash with another name) running the same loop.
 fn pinned_writer(as_: &std::path::Path) -> Reaped {
@@ -667,17 +667,26 @@ fn pinned_writer(as_: &std::path::Path) -> Reaped {
                   if [ \"$cmd\" = exec ]; then exec \"$AS\" -c \"$BODY\"; fi; \
                   for i in 1 2 3 4 5 6 7 8 9 10; do echo x >/dev/null; done; echo done; \
                 done";
-    Reaped(
-        Command::new("taskset")
-            .args(["-c", "0", "bash", "-c", body])
-            .env("AS", as_)
-            .env("BODY", body)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("taskset and bash start"),
-    )
+    let mut cmd = Command::new("bash");
+    cmd.args(["-c", body])
+        .env("AS", as_)
+        .env("BODY", body)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: only sched_setaffinity(2) between fork and exec (no allocation, no locks); the
+    // VM tier's guests have no taskset.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Reaped(cmd.spawn().expect("bash starts pinned to CPU 0"))
 }
 
 /// Sends `cmd` and waits for the writer's `done` line.

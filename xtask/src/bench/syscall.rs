@@ -139,23 +139,27 @@ impl Ctx {
     }
 }
 
+/// A write fault whose path prefix matches no file the loops write: the observer is attached
+/// to the write exits, and with `dst exec` the supervisor decides every write.
+const WRITE_FAULT_ELSEWHERE: [&str; 6] = [
+    "--syscall",
+    "write",
+    "--errno",
+    "EIO",
+    "--path",
+    "/nonexistent/",
+];
+
 /// A `dst exec` holding a write fault on a `sleep` (not on the measured loop).
 struct Holder(Child);
 
 impl Holder {
-    /// Starts the holder and waits until its observer is attached.
-    fn start(dst: &Path) -> anyhow::Result<Self> {
+    /// `dst exec` holding a write fault on a `sleep`; waits until its observer is attached.
+    fn dst(dst: &Path) -> anyhow::Result<Self> {
         let h = Holder(
             Command::new(dst)
-                .args([
-                    "exec",
-                    "--syscall",
-                    "write",
-                    "--errno",
-                    "EIO",
-                    "--path",
-                    "/nonexistent/",
-                ])
+                .arg("exec")
+                .args(WRITE_FAULT_ELSEWHERE)
                 .args(["--", "sleep", "3600"])
                 .stderr(Stdio::null())
                 .spawn()
@@ -164,26 +168,32 @@ impl Holder {
         std::thread::sleep(Duration::from_millis(1500));
         Ok(h)
     }
-}
 
-/// One round of the untargeted loops without (`base_*`) and with (`held_*`) the holder.
-#[derive(Default)]
-struct Pair {
-    base_ppid: Measured,
-    held_ppid: Measured,
-    base_write: Measured,
-    held_write: Measured,
-}
-
-/// Medians of the per-round differences held − base, with the smallest and largest.
-struct Deltas {
-    ppid: (f64, f64, f64),
-    write: (f64, f64, f64),
+    /// The `bench_tp_floor` example holding an empty program (`mode`); waits for its `ready`.
+    fn floor(exe: &Path, mode: &str) -> anyhow::Result<Self> {
+        let mut child = Command::new(exe)
+            .arg(mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        )?;
+        let h = Holder(child);
+        if line.trim() != "ready" {
+            bail!("{} {mode} did not attach: {line:?}", exe.display());
+        }
+        Ok(h)
+    }
 }
 
 impl Drop for Holder {
     fn drop(&mut self) {
-        // dst exec forwards SIGINT to the sleep, prints its evidence and removes its cgroup.
+        // dst exec forwards SIGINT to the sleep, prints its evidence and removes its cgroup;
+        // the floor helper ends on it and its links go with it.
         let _ = Command::new("kill")
             .args(["-INT", &self.0.id().to_string()])
             .status();
@@ -191,9 +201,50 @@ impl Drop for Holder {
     }
 }
 
+/// What holds hooks while the untargeted loops run.
+#[derive(Clone, Copy)]
+enum Variant {
+    Base,
+    Dst,
+    PerfFloor,
+    RawFloor,
+}
+
+const VARIANTS: [(Variant, &str); 4] = [
+    (Variant::Base, "no dst"),
+    (Variant::Dst, "dst holds a write fault on another process"),
+    (
+        Variant::PerfFloor,
+        "empty program on syscalls:sys_exit_write* (floor of dst's hook)",
+    ),
+    (
+        Variant::RawFloor,
+        "empty program on raw sys_exit (floor of a catch-all hook)",
+    ),
+];
+
+/// Medians of the per-round differences to no dst, with the smallest and largest, for dst,
+/// the perf-tracepoint floor and the raw-tracepoint floor.
+struct Deltas {
+    ppid: [(f64, f64, f64); 3],
+    write: [(f64, f64, f64); 3],
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    run_cmd(cargo().args(["build", "--release", "-p", "dst-userspace", "--bin", "dst"]))?;
+    run_cmd(cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "dst-userspace",
+        "--bin",
+        "dst",
+        "--example",
+        "bench_tp_floor",
+    ]))?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let floor = root
+        .join("target/release/examples/bench_tp_floor")
+        .canonicalize()?;
     let ctx = Ctx {
         xtask: std::env::current_exe()?,
         dst: root.join("target/release/dst").canonicalize()?,
@@ -211,74 +262,73 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         rows.push((group.to_string(), what.to_string(), m));
     };
 
-    // (a) untargeted, without and with dst holding a fault on another process: paired rounds
-    // (the order alternates), so a drift of the shared machine hits both sides alike.
-    let mut pairs: Vec<Pair> = Vec::new();
+    // (a) untargeted: without dst, with dst holding a fault on another process, and with an
+    // empty program on the same hooks (the mechanism's floor) and on the catch-all raw
+    // `sys_exit` (the alternative's floor). Every round measures each variant once, starting
+    // with a different one, so a drift of the shared machine hits all alike.
+    let mut per_round: Vec<[(Measured, Measured); 4]> = Vec::new();
     for round in 0..args.rounds.max(1) {
-        let held_first = round % 2 == 1;
-        let mut p = Pair::default();
-        for held in [held_first, !held_first] {
-            let holder = if held {
-                Some(Holder::start(&ctx.dst)?)
-            } else {
-                None
+        let mut r: [(Measured, Measured); 4] = Default::default();
+        for k in 0..VARIANTS.len() {
+            let i = (round + k) % VARIANTS.len();
+            let holder = match VARIANTS[i].0 {
+                Variant::Base => None,
+                Variant::Dst => Some(Holder::dst(&ctx.dst)?),
+                Variant::PerfFloor => Some(Holder::floor(&floor, "perf-write")?),
+                Variant::RawFloor => Some(Holder::floor(&floor, "raw-exit")?),
             };
-            let ppid = ctx.measure(&[], "getppid")?;
-            let write = ctx.measure(&[], "write")?;
+            r[i] = (ctx.measure(&[], "getppid")?, ctx.measure(&[], "write")?);
             drop(holder);
-            if held {
-                (p.held_ppid, p.held_write) = (ppid, write);
-            } else {
-                (p.base_ppid, p.base_write) = (ppid, write);
-            }
         }
         eprintln!(
-            "xtask bench: round {round}: getppid {:.1} -> {:.1}, write {:.1} -> {:.1} ns/call",
-            p.base_ppid.ns, p.held_ppid.ns, p.base_write.ns, p.held_write.ns
+            "xtask bench: round {round}: getppid {:.1} / {:.1} / {:.1} / {:.1}, write {:.1} / {:.1} / {:.1} / {:.1} ns/call (no dst / dst / perf floor / raw floor)",
+            r[0].0.ns, r[1].0.ns, r[2].0.ns, r[3].0.ns, r[0].1.ns, r[1].1.ns, r[2].1.ns, r[3].1.ns
         );
-        pairs.push(p);
+        per_round.push(r);
     }
-    let pick = |f: fn(&Pair) -> &Measured| {
-        let mut v: Vec<&Measured> = pairs.iter().map(f).collect();
+    let med = |i: usize, write: bool| {
+        let mut v: Vec<&Measured> = per_round
+            .iter()
+            .map(|r| if write { &r[i].1 } else { &r[i].0 })
+            .collect();
         v.sort_by(|a, b| a.ns.total_cmp(&b.ns));
         Measured {
             ns: v[v.len() / 2].ns,
             failed: v[v.len() / 2].failed,
         }
     };
-    let paired_delta = |with: fn(&Pair) -> &Measured, without: fn(&Pair) -> &Measured| {
-        let mut d: Vec<f64> = pairs.iter().map(|p| with(p).ns - without(p).ns).collect();
+    let delta = |i: usize, write: bool| {
+        let pick = |r: &[(Measured, Measured); 4], j: usize| {
+            if write { r[j].1.ns } else { r[j].0.ns }
+        };
+        let mut d: Vec<f64> = per_round.iter().map(|r| pick(r, i) - pick(r, 0)).collect();
         d.sort_by(f64::total_cmp);
         (d[d.len() / 2], d[0], d[d.len() - 1])
     };
     let deltas = Deltas {
-        ppid: paired_delta(|p| &p.held_ppid, |p| &p.base_ppid),
-        write: paired_delta(|p| &p.held_write, |p| &p.base_write),
+        ppid: [delta(1, false), delta(2, false), delta(3, false)],
+        write: [delta(1, true), delta(2, true), delta(3, true)],
     };
-    let (bp, bw) = (pick(|p| &p.base_ppid).ns, pick(|p| &p.base_write).ns);
-    row("untargeted", "getppid, no dst", pick(|p| &p.base_ppid));
-    row(
-        "untargeted",
-        "getppid, dst holds a write fault on another process",
-        pick(|p| &p.held_ppid),
-    );
-    row(
-        "untargeted",
-        "write /dev/null, no dst",
-        pick(|p| &p.base_write),
-    );
-    row(
-        "untargeted",
-        "write /dev/null, dst holds a write fault on another process",
-        pick(|p| &p.held_write),
-    );
+    let (bp, bw) = (med(0, false).ns, med(0, true).ns);
+    for (i, (_, what)) in VARIANTS.iter().enumerate() {
+        row("untargeted", &format!("getppid, {what}"), med(i, false));
+    }
+    for (i, (_, what)) in VARIANTS.iter().enumerate() {
+        row(
+            "untargeted",
+            &format!("write /dev/null, {what}"),
+            med(i, true),
+        );
+    }
 
     if args.untargeted_only {
-        let (d, lo, hi) = deltas.write;
-        let (pd, plo, phi) = deltas.ppid;
-        println!(
-            "untargeted write: {d:+.1} ns ({lo:+.1}…{hi:+.1}); getppid {pd:+.1} ns ({plo:+.1}…{phi:+.1})"
-        );
+        for (k, (_, what)) in VARIANTS[1..].iter().enumerate() {
+            let (d, lo, hi) = deltas.write[k];
+            let (pd, plo, phi) = deltas.ppid[k];
+            println!(
+                "{what}: write {d:+.1} ns ({lo:+.1}…{hi:+.1}); getppid {pd:+.1} ns ({plo:+.1}…{phi:+.1})"
+            );
+        }
         return Ok(());
     }
 
@@ -299,14 +349,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "100000000",
     ]);
     let tr_ppid = exec(&["--syscall", "getppid", "--errno", "EPERM"]);
-    let nt_write = exec(&[
-        "--syscall",
-        "write",
-        "--errno",
-        "EIO",
-        "--path",
-        "/nonexistent/",
-    ]);
+    let nt_write = exec(&WRITE_FAULT_ELSEWHERE);
     let tr_write = exec(&["--syscall", "write", "--errno", "EIO"]);
     for (what, w, kind) in [
         (
@@ -431,7 +474,7 @@ fn write_report(
     md.push_str(&format!(
         "Reproduce: `cargo xtask bench syscall` (as root; {} calls per loop, pinned to CPU {} \
          with taskset; untargeted rows are medians of {} paired rounds, each measuring the loops \
-         without and with the holder (order alternating), dst-exec rows medians of 3 runs, \
+         once per variant (the variant measured first rotates), dst-exec rows medians of 3 runs, \
          strace rows one run). Kernel {}, {} CPUs. The loop is a plain Rust loop (`getppid()` through std, \
          1-byte `write()` to /dev/null); \"failed\" counts calls that returned an error. \
          Load average before / after the run: {load_before} / {} (other jobs share this \
@@ -491,21 +534,27 @@ fn write_report(
     }
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     md.push_str("\nAgainst the issue's goals (this run; medians of the per-round differences, with their range):\n\n");
-    let (d, lo, hi) = deltas.ppid;
+    let [(d, lo, hi), (fd, flo, fhi), (rd, rlo, rhi)] = deltas.ppid;
     md.push_str(&format!(
         "- Syscalls outside the faulted classes (getppid) with dst holding a fault: {d:+.1} ns \
-         per call ({lo:+.1}…{hi:+.1}; goal: nothing measurable). No program runs for them, but \
-         any enabled syscall tracepoint puts every task on the kernel's slower syscall-exit path \
-         (SYSCALL_WORK_SYSCALL_TRACEPOINT), which is what this row measures.\n"
+         per call ({lo:+.1}…{hi:+.1}; goal: nothing measurable: {}). No program runs for them, \
+         but any enabled syscall tracepoint puts every task on the kernel's slower syscall path \
+         (SYSCALL_WORK_SYSCALL_TRACEPOINT); an empty program on the same hooks costs them \
+         {fd:+.1} ns ({flo:+.1}…{fhi:+.1}), an empty catch-all raw `sys_exit` program \
+         {rd:+.1} ns ({rlo:+.1}…{rhi:+.1}).\n",
+        verdict(d < 20.0)
     ));
-    let (d, lo, hi) = deltas.write;
+    let [(d, lo, hi), (fd, flo, fhi), (rd, rlo, rhi)] = deltas.write;
     md.push_str(&format!(
         "- The faulted class (write) by an untargeted process: {d:+.1} ns per call \
-         ({lo:+.1}…{hi:+.1}; goal < 150 ns: {}). This is the `syscalls:sys_exit_write` \
-         observer every process passes through: the perf tracepoint record, then a program that \
-         finds the process in its per-CPU cache of untargeted processes (valid while the target \
-         generation is unchanged) and returns.\n",
-        verdict(d < 150.0)
+         ({lo:+.1}…{hi:+.1}; goal < 150 ns: {}). The hook alone — an empty program on the same \
+         `syscalls:sys_exit_write*` tracepoints — costs {fd:+.1} ns ({flo:+.1}…{fhi:+.1}), so \
+         dst's observer adds {:+.1} ns over its mechanism's floor: it finds the process in its \
+         per-CPU cache of untargeted processes (valid while the target generation is unchanged) \
+         and returns. The catch-all alternative (an empty raw `sys_exit` program) costs \
+         {rd:+.1} ns ({rlo:+.1}…{rhi:+.1}) here, but every other syscall pays it too.\n",
+        verdict(d < 150.0),
+        d - fd
     ));
     md.push_str(
         "\nWhat the rows are: the holder is `dst exec --syscall write --errno EIO --path \
