@@ -7,6 +7,11 @@
 //! syscall-exit observer, which every process passes through for the observed classes, first
 //! asks a per-CPU cache of processes already found untargeted under the current target
 //! generation, so an untargeted process pays two array reads instead of the lookups.
+//!
+//! Kernels from 7.x run syscall tracepoint programs preemptibly, with a per-program guard: while
+//! a task is preempted inside the observer, the same program is skipped for every other task on
+//! that CPU. There userspace also attaches a twin of the observer with its own maps; a call is
+//! lost only when both skipped it, and userspace reads the larger count of the two per key.
 
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
@@ -49,6 +54,16 @@ pub static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 /// generation they were checked under.
 #[map(name = "DST_SYS_OBS_CACHE")]
 pub static OBS_CACHE: PerCpuArray<ObsCacheSlot> = PerCpuArray::with_max_entries(OBS_CACHE_SLOTS, 0);
+
+/// The twin observer's counts (same keys as [`OBS`]).
+#[map(name = "DST_SYS_OBS_TWIN")]
+pub static OBS_TWIN: HashMap<ObsKey, u64> = HashMap::with_max_entries(8192, 0);
+
+/// The twin observer's own cache: one program's run can be preempted halfway through a slot
+/// write, and only the same program is kept off the CPU meanwhile.
+#[map(name = "DST_SYS_OBS_CACHE_TWIN")]
+pub static OBS_CACHE_TWIN: PerCpuArray<ObsCacheSlot> =
+    PerCpuArray::with_max_entries(OBS_CACHE_SLOTS, 0);
 
 /// Slot 0: the in-kernel process fault (signal at a chosen syscall).
 #[map(name = "DST_SYS_SIGNAL")]
@@ -126,11 +141,13 @@ pub fn bump_generation() {
 /// so an answer computed while a target was being added is stored under the old generation and
 /// never trusted after the bump.
 #[inline(always)]
-fn observed_cached(tgid: u32) -> bool {
+fn observed_cached(cache: &PerCpuArray<ObsCacheSlot>, tgid: u32) -> bool {
     let generation = generation();
-    let slot = OBS_CACHE.get_ptr_mut(tgid & (OBS_CACHE_SLOTS - 1));
+    let slot = cache.get_ptr_mut(tgid & (OBS_CACHE_SLOTS - 1));
     if let Some(s) = slot {
-        // SAFETY: this CPU's copy of the slot; the tracepoint runs with preemption disabled.
+        // SAFETY: this CPU's copy of the slot. Only this program touches the map, and the
+        // kernel never runs a program twice at once on a CPU (with preemption off, or, on
+        // kernels that run it preemptibly, by skipping the second run).
         unsafe {
             if (*s).tgid == tgid && (*s).generation == generation {
                 return false;
@@ -155,11 +172,16 @@ fn current_tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
-/// `syscalls:sys_exit_*`: count the return value a targeted process received.
+/// `syscalls:sys_exit_*`: count the return value a targeted process received, in `counts`
+/// ([`OBS`] for the observer, [`OBS_TWIN`] for its twin) behind `cache`.
 #[inline(always)]
-pub fn try_sys_exit(ctx: &TracePointContext) -> u32 {
+pub fn try_sys_exit(
+    ctx: &TracePointContext,
+    counts: &HashMap<ObsKey, u64>,
+    cache: &PerCpuArray<ObsCacheSlot>,
+) -> u32 {
     let tgid = current_tgid();
-    if !observed_cached(tgid) {
+    if !observed_cached(cache, tgid) {
         return 0;
     }
     // SAFETY: sys_exit_* layout: __syscall_nr (int) at 8, ret (long) at 16.
@@ -174,11 +196,11 @@ pub fn try_sys_exit(ctx: &TracePointContext) -> u32 {
         nr: nr as u32,
         ret: if ret < 0 { ret } else { 0 },
     };
-    if let Some(v) = OBS.get_ptr_mut(key) {
+    if let Some(v) = counts.get_ptr_mut(key) {
         fetch_add(v, 1);
-    } else if OBS.insert(key, 1, BPF_NOEXIST as u64).is_err() {
+    } else if counts.insert(key, 1, BPF_NOEXIST as u64).is_err() {
         // Another CPU inserted it first.
-        if let Some(v) = OBS.get_ptr_mut(key) {
+        if let Some(v) = counts.get_ptr_mut(key) {
             fetch_add(v, 1);
         }
     }

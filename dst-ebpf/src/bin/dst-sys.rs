@@ -77,7 +77,12 @@ fn try_sock(class: u32) -> i32 {
 
 #[tracepoint]
 pub fn dst_sys_exit(ctx: TracePointContext) -> u32 {
-    sys_observe::try_sys_exit(&ctx)
+    sys_observe::try_sys_exit(&ctx, &sys_observe::OBS, &sys_observe::OBS_CACHE)
+}
+
+#[tracepoint]
+pub fn dst_sys_exit_twin(ctx: TracePointContext) -> u32 {
+    sys_observe::try_sys_exit(&ctx, &sys_observe::OBS_TWIN, &sys_observe::OBS_CACHE_TWIN)
 }
 
 #[tracepoint]

@@ -104,8 +104,9 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
             }
             if f.observer_missed > 0 {
                 eprintln!(
-                    "dst:   the kernel skipped the exit observer {} times (another BPF program \
-                     held the CPU): what was received may be undercounted by that many",
+                    "dst:   the exit observer may have missed up to {} calls (the kernel skips \
+                     it while it is already running on a CPU, e.g. preempted on 7.x kernels): \
+                     what was received may be undercounted by that many",
                     f.observer_missed
                 );
             }

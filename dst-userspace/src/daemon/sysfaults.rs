@@ -48,8 +48,9 @@ pub struct SysFaultView {
     pub evidence: SysEvidenceCounters,
     /// What the targeted processes received from the class's syscalls, per pid and result.
     pub received: Vec<Observation>,
-    /// Runs of the syscall-exit observer the kernel skipped (another BPF program was active on
-    /// the CPU): `received` may undercount by up to this many calls (0 before kernel 6.7).
+    /// At most how many calls the syscall-exit observer missed (see
+    /// [`crate::sys::SysEngine::observer_misses`]): `received` may undercount by up to this
+    /// many (0 before kernel 6.7).
     pub observer_missed: u64,
     /// `injected > 0`.
     pub landed: bool,

@@ -35,6 +35,7 @@ use super::{
     fmod::{self, FmodError, FmodLink},
     lsm::{fmod_hooks, kernel_offsets, lsm_hooks},
     spec::{SyscallClass, errno_to_name},
+    twin,
 };
 use crate::ebpf;
 
@@ -237,6 +238,7 @@ const SOCK_ADDR_PROGS: &[&str] = &[
 const SOCK_PROG: &str = "dst_sock_create";
 const TP_PROGS: &[&str] = &[
     "dst_sys_exit",
+    "dst_sys_exit_twin",
     "dst_exit_group",
     "dst_signal",
     "dst_process_exit",
@@ -257,6 +259,8 @@ pub struct SysEngine {
     lsm_attached: BTreeSet<&'static str>,
     fmod_links: Vec<(&'static str, FmodLink)>,
     offsets_written: bool,
+    /// Whether the exit observer's twin runs beside it (decided at the first observed class).
+    twin: Option<bool>,
 }
 
 impl SysEngine {
@@ -290,6 +294,7 @@ impl SysEngine {
             lsm_attached: BTreeSet::new(),
             fmod_links: Vec::new(),
             offsets_written: false,
+            twin: None,
         })
     }
 
@@ -370,7 +375,9 @@ impl SysEngine {
                     .map_err(prog_err(format!("attaching dst_invalidate to {cat}:{tp}")))?;
             }
         }
-        let p: &mut TracePoint = prog(&mut self.bpf, "dst_sys_exit")?;
+        let twin = *self
+            .twin
+            .get_or_insert_with(twin::syscall_programs_preemptible);
         let mut attached = Vec::new();
         for (name, _) in class.syscalls() {
             let tp = format!("sys_exit_{name}");
@@ -380,12 +387,31 @@ impl SysEngine {
             {
                 continue;
             }
-            p.attach("syscalls", &tp)
-                .map_err(prog_err(format!("attaching the observer to syscalls:{tp}")))?;
+            for program in ["dst_sys_exit", "dst_sys_exit_twin"]
+                .into_iter()
+                .take(if twin { 2 } else { 1 })
+            {
+                let p: &mut TracePoint = prog(&mut self.bpf, program)?;
+                p.attach("syscalls", &tp)
+                    .map_err(prog_err(format!("attaching {program} to syscalls:{tp}")))?;
+            }
             attached.push(*name);
         }
         self.observed.insert(class);
         Ok(attached)
+    }
+
+    /// Runs the exit observer's twin beside it (`true`) or not, instead of deciding by the
+    /// kernel (see [`twin`]); only before the first [`SysEngine::observe_class`].
+    pub fn force_observer_twin(&mut self, on: bool) {
+        if self.observed.is_empty() {
+            self.twin = Some(on);
+        }
+    }
+
+    /// Whether the exit observer's twin is attached.
+    pub fn observer_twin(&self) -> bool {
+        self.twin == Some(true) && !self.observed.is_empty()
     }
 
     /// Attaches the process observers: exit_group status, signals, exits (ring buffer) and
@@ -618,35 +644,66 @@ impl SysEngine {
         Ok(c.get(&slot, 0).map_err(map_err("DST_SYS_COUNTERS"))?.into())
     }
 
-    /// Runs of the syscall-exit observer that the kernel skipped because a BPF program was
-    /// already active on that CPU (the program's `recursion_misses`): when non-zero, what the
-    /// evidence says the targets received may undercount by up to this many calls (of any
-    /// process, targeted or not). Kernels before 6.7 do not count these and report 0.
+    /// Runs the kernel skipped, per exit-observer program (the programs' `recursion_misses`):
+    /// the observer's, and its twin's when attached. Kernels before 6.7 do not count skips of
+    /// tracepoint programs and report 0.
+    pub fn observer_skips(&self) -> Result<(u64, Option<u64>), SysError> {
+        let skips = |name: &str| -> Result<u64, SysError> {
+            let p: &TracePoint = self
+                .bpf
+                .program(name)
+                .and_then(|p| p.try_into().ok())
+                .ok_or_else(|| SysError::Program {
+                    what: format!("program {name} missing from the dst-sys object (rebuild dst)"),
+                    source: aya::programs::ProgramError::NotLoaded,
+                })?;
+            let fd = p
+                .fd()
+                .map_err(prog_err(format!("the exit observer {name}")))?;
+            crate::bpf_sys::prog_stats(fd.as_fd())
+                .map(|s| s.recursion_misses)
+                .map_err(SysError::Stats)
+        };
+        let primary = skips("dst_sys_exit")?;
+        let twin = if self.observer_twin() {
+            Some(skips("dst_sys_exit_twin")?)
+        } else {
+            None
+        };
+        Ok((primary, twin))
+    }
+
+    /// At most how many calls (of any process, targeted or not) the exit observers missed:
+    /// when non-zero, what the evidence says the targets received may undercount by up to this
+    /// many. A call is missed only when every attached observer program skipped it (see
+    /// [`twin`]).
     pub fn observer_misses(&self) -> Result<u64, SysError> {
-        let p: &TracePoint = self
-            .bpf
-            .program("dst_sys_exit")
-            .and_then(|p| p.try_into().ok())
-            .ok_or_else(|| SysError::Program {
-                what: "program dst_sys_exit missing from the dst-sys object (rebuild dst)".into(),
-                source: aya::programs::ProgramError::NotLoaded,
-            })?;
-        let fd = p
-            .fd()
-            .map_err(prog_err("the syscall-exit observer".into()))?;
-        crate::bpf_sys::prog_stats(fd.as_fd())
-            .map(|s| s.recursion_misses)
-            .map_err(SysError::Stats)
+        let (primary, twin) = self.observer_skips()?;
+        Ok(twin::missed_bound(primary, twin))
     }
 
     /// Everything the observers saw, sorted by pid, syscall and result.
     pub fn observations(&self) -> Result<Vec<Observation>, SysError> {
-        let m: HashMap<&MapData, ObsKey, u64> =
-            HashMap::try_from(self.bpf.map("DST_SYS_OBS").expect("map in object"))
-                .map_err(map_err("DST_SYS_OBS"))?;
-        let mut out: Vec<Observation> = m
-            .iter()
-            .filter_map(Result::ok)
+        let read = |name: &'static str| -> Result<Vec<(ObsKey, u64)>, SysError> {
+            let m: HashMap<&MapData, ObsKey, u64> =
+                HashMap::try_from(self.bpf.map(name).expect("map in object"))
+                    .map_err(map_err(name))?;
+            Ok(m.iter().filter_map(Result::ok).collect())
+        };
+        let twin = if self.observer_twin() {
+            read("DST_SYS_OBS_TWIN")?
+        } else {
+            Vec::new()
+        };
+        let counts = twin::merge_max(
+            read("DST_SYS_OBS")?
+                .into_iter()
+                .map(|(k, n)| ((k.tgid, k.nr, k.ret), n)),
+            twin.into_iter().map(|(k, n)| ((k.tgid, k.nr, k.ret), n)),
+        );
+        let mut out: Vec<Observation> = counts
+            .into_iter()
+            .map(|((tgid, nr, ret), count)| (ObsKey { tgid, nr, ret }, count))
             .map(|(k, count)| Observation {
                 pid: k.tgid,
                 syscall: SyscallClass::name_of_nr(i64::from(k.nr))

@@ -81,9 +81,9 @@ pub struct FaultEvidence {
     pub counters: SysEvidenceCounters,
     /// What the launched processes received from this fault's syscalls, per pid and result.
     pub received: Vec<Observation>,
-    /// Runs of the syscall-exit observer the kernel skipped (another BPF program was active on
-    /// the CPU): `received` may undercount by up to this many calls. 0 on kernels before 6.7,
-    /// which do not count them.
+    /// At most how many calls the syscall-exit observer missed (see
+    /// [`super::SysEngine::observer_misses`]): `received` may undercount by up to this many.
+    /// 0 on kernels before 6.7, which do not count skips.
     pub observer_missed: u64,
     /// `injected > 0`.
     pub landed: bool,

@@ -12,6 +12,7 @@ pub mod process;
 pub mod seccomp;
 pub mod select;
 pub mod spec;
+pub mod twin;
 
 pub use engine::{Observation, ProcessEvent, SysEngine, SysError, SysEvidenceCounters};
 pub use launch::{FaultEvidence, LaunchError, LaunchReport, Launched, launch};

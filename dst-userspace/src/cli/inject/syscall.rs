@@ -244,8 +244,9 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
         }
         if report.evidence.observer_missed > 0 {
             println!(
-                "  the kernel skipped the exit observer {} times (another BPF program held the \
-                 CPU): what was received may be undercounted by that many",
+                "  the exit observer may have missed up to {} calls (the kernel skips it while \
+                 it is already running on a CPU, e.g. preempted on 7.x kernels): what was \
+                 received may be undercounted by that many",
                 report.evidence.observer_missed
             );
         }
