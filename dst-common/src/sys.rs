@@ -144,17 +144,18 @@ pub const OBS_CACHE_SLOTS: u32 = 64;
 /// writes is still one no cache slot has seen.
 pub const GEN_USER_STEP: u64 = 1 << 32;
 
-/// One slot of the exit observer's per-CPU negative cache: `tgid` was found untargeted while the
-/// target generation was `generation`. A slot is trusted only while the generation is unchanged,
-/// so every change that could make a process targeted (a target map write, a followed fork, an
-/// exit that frees a tgid for reuse, a cgroup move, a comm change) bumps the generation.
+/// One slot of the exit observer's per-CPU cache: `tgid` was found targeted (`observed` 1) or
+/// untargeted (0) while the target generation was `generation`. A slot is trusted only while the
+/// generation is unchanged, so every change that could make a process targeted or untargeted (a
+/// target map write, a followed fork, an exit that frees a tgid for reuse, a cgroup move, a
+/// comm change) bumps the generation.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ObsCacheSlot {
-    /// The process found untargeted (0 = empty: tgid 0 makes no syscalls).
+    /// The process (0 = empty: tgid 0 makes no syscalls).
     pub tgid: u32,
-    /// Explicit padding.
-    pub _pad: u32,
+    /// 1 if it was targeted, 0 if not.
+    pub observed: u32,
     /// The target generation it was checked under.
     pub generation: u64,
 }

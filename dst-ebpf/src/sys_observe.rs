@@ -5,8 +5,8 @@
 //! Every program filters by target first (a hash lookup on the tgid, then the cgroup id, then
 //! the comm only when a comm target exists) and returns at once for everything else. The
 //! syscall-exit observer, which every process passes through for the observed classes, first
-//! asks a per-CPU cache of processes already found untargeted under the current target
-//! generation, so an untargeted process pays two array reads instead of the lookups.
+//! asks a per-CPU cache of processes already found targeted or untargeted under the current
+//! target generation, so a process pays two array reads instead of the lookups.
 //!
 //! Kernels from 7.x run syscall tracepoint programs preemptibly, with a per-program guard: while
 //! a task is preempted inside the observer, the same program is skipped for every other task on
@@ -50,8 +50,8 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(256 * 1024, 0);
 #[map(name = "DST_SYS_GEN")]
 pub static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 
-/// Per CPU, direct-mapped by tgid: processes the exit observer found untargeted, and the
-/// generation they were checked under.
+/// Per CPU, direct-mapped by tgid: whether the exit observer found a process targeted, and the
+/// generation it was checked under.
 #[map(name = "DST_SYS_OBS_CACHE")]
 pub static OBS_CACHE: PerCpuArray<ObsCacheSlot> = PerCpuArray::with_max_entries(OBS_CACHE_SLOTS, 0);
 
@@ -137,9 +137,9 @@ pub fn bump_generation() {
     }
 }
 
-/// [`observed`] behind the per-CPU negative cache. The generation is read before the lookups,
-/// so an answer computed while a target was being added is stored under the old generation and
-/// never trusted after the bump.
+/// [`observed`] behind the per-CPU cache. The generation is read before the lookups, so an
+/// answer computed while a target changed is stored under the old generation and never trusted
+/// after the bump.
 #[inline(always)]
 fn observed_cached(cache: &PerCpuArray<ObsCacheSlot>, tgid: u32) -> bool {
     let generation = generation();
@@ -150,21 +150,20 @@ fn observed_cached(cache: &PerCpuArray<ObsCacheSlot>, tgid: u32) -> bool {
         // kernels that run it preemptibly, by skipping the second run).
         unsafe {
             if (*s).tgid == tgid && (*s).generation == generation {
-                return false;
+                return (*s).observed != 0;
             }
         }
     }
-    if observed(tgid) {
-        return true;
-    }
+    let answer = observed(tgid);
     if let Some(s) = slot {
         // SAFETY: as above.
         unsafe {
             (*s).tgid = tgid;
+            (*s).observed = u32::from(answer);
             (*s).generation = generation;
         }
     }
-    false
+    answer
 }
 
 #[inline(always)]

@@ -725,7 +725,9 @@ fn step(w: &mut Reaped, cmd: &str, out: &mut impl std::io::BufRead) {
 /// — by pid, by moving into a targeted cgroup, by exec'ing under a targeted name — must be
 /// observed from its next call on. Each writer runs pinned to one CPU and first writes while
 /// untargeted (so its "untargeted" answer is cached there), then becomes a target by one of
-/// the three routes and writes again: exactly its 11 writes of that step are observed.
+/// the three routes and writes again: exactly its 11 writes of that step are observed. The
+/// cgroup writer then leaves the cgroup with its "targeted" answer cached: nothing after that
+/// is observed.
 #[test]
 fn observer_sees_processes_that_become_targets_later() {
     if skip_without(&["tracepoint"]) {
@@ -776,10 +778,25 @@ fn observer_sees_processes_that_become_targets_later() {
     engine.add_pid(pids[0], false).unwrap();
     step(&mut by_pid, "w", &mut outs[0]);
     let after: Vec<u64> = pids.iter().map(|p| seen(&engine, *p)).collect();
+
+    // The way back: the cgroup writer's "targeted" answer is cached too, right before it
+    // moves out of the targeted cgroup; its writes after the move must not be observed.
+    step(&mut by_cgroup, "w", &mut outs[1]);
+    let in_cgroup = seen(&engine, pids[1]);
+    Cgroup::open(&dst::cgroup::cgroup2_mount().unwrap())
+        .unwrap()
+        .add_pid(pids[1])
+        .unwrap();
+    step(&mut by_cgroup, "w", &mut outs[1]);
+    let left = seen(&engine, pids[1]) - in_cgroup;
     let missed = engine.observer_misses().unwrap();
     eprintln!(
         "writes observed before targeting {before:?}, after {after:?} (pid, cgroup move, exec \
-         as {name}); observer runs skipped {missed}"
+         as {name}); after moving out of the cgroup {left}; observer runs skipped {missed}"
+    );
+    assert_eq!(
+        left, 0,
+        "moved out of the targeted cgroup after its answer was cached"
     );
     assert_eq!(before, [0, 0, 0], "untargeted writers are not observed");
     assert!(

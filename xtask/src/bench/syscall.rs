@@ -550,7 +550,7 @@ fn write_report(
          ({lo:+.1}…{hi:+.1}; goal < 150 ns: {}). The hook alone — an empty program on the same \
          `syscalls:sys_exit_write*` tracepoints — costs {fd:+.1} ns ({flo:+.1}…{fhi:+.1}), so \
          dst's observer adds {:+.1} ns over its mechanism's floor: it finds the process in its \
-         per-CPU cache of untargeted processes (valid while the target generation is unchanged) \
+         per-CPU cache of target answers (valid while the target generation is unchanged) \
          and returns. The catch-all alternative (an empty raw `sys_exit` program) costs \
          {rd:+.1} ns ({rlo:+.1}…{rhi:+.1}) here, but every other syscall pays it too.\n",
         verdict(d < 150.0),
