@@ -695,15 +695,8 @@ impl SysEngine {
         } else {
             Vec::new()
         };
-        let counts = twin::merge_max(
-            read("DST_SYS_OBS")?
-                .into_iter()
-                .map(|(k, n)| ((k.tgid, k.nr, k.ret), n)),
-            twin.into_iter().map(|(k, n)| ((k.tgid, k.nr, k.ret), n)),
-        );
-        let mut out: Vec<Observation> = counts
+        let mut out: Vec<Observation> = twin::merge_max(read("DST_SYS_OBS")?, twin)
             .into_iter()
-            .map(|((tgid, nr, ret), count)| (ObsKey { tgid, nr, ret }, count))
             .map(|(k, count)| Observation {
                 pid: k.tgid,
                 syscall: SyscallClass::name_of_nr(i64::from(k.nr))
