@@ -161,6 +161,36 @@ pub struct ObsCacheSlot {
 }
 const _: () = assert!(core::mem::size_of::<ObsCacheSlot>() == 16);
 
+/// Entries per CPU of the exit observer's count table (a power of two).
+pub const OBS_COUNT_SLOTS: u32 = 256;
+
+/// One entry of the exit observer's per-CPU count table: `count` calls of `key` seen on this
+/// CPU. An entry is empty while `count` is 0; the first key counted into it owns it for the
+/// observer's lifetime (entries are never evicted, so a count never moves while userspace reads
+/// it), and a key whose entry another key owns is counted in the shared hash map instead.
+/// Userspace adds every CPU's entries to the hash map's counts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObsCount {
+    /// How many times (0 = empty entry). First, so that a reader copying the entry in address
+    /// order loads it before the key: the program stores a new owner's key before its count.
+    pub count: u64,
+    /// What was counted.
+    pub key: ObsKey,
+}
+const _: () = assert!(core::mem::size_of::<ObsCount>() == 24);
+
+/// The count-table entry of `key` (multiplicative hashing of its three fields).
+#[inline(always)]
+pub fn obs_count_slot(key: &ObsKey) -> u32 {
+    let mixed = key
+        .tgid
+        .wrapping_mul(0x9E37_79B1)
+        .wrapping_add(key.nr.wrapping_mul(0x85EB_CA6B))
+        .wrapping_add((key.ret as u32).wrapping_mul(0xC2B2_AE35));
+    mixed.wrapping_mul(0x27D4_EB2F) >> (32 - OBS_COUNT_SLOTS.trailing_zeros())
+}
+
 /// Ring-buffer event kind: a targeted process ended.
 pub const EVENT_EXIT: u32 = 1;
 /// Ring-buffer event kind: a signal was generated for a targeted process.
@@ -236,12 +266,44 @@ mod pod {
     unsafe impl aya::Pod for super::ProcState {}
     unsafe impl aya::Pod for super::SignalRule {}
     unsafe impl aya::Pod for super::ObsCacheSlot {}
+    unsafe impl aya::Pod for super::ObsCount {}
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use crate::net::{PROB_ALWAYS, probability_to_threshold};
+
+    #[test]
+    fn count_slots_stay_in_range_and_spread_a_process_keys() {
+        let mut used = std::collections::HashSet::new();
+        for tgid in [1u32, 4242, 65_535, 4_194_303] {
+            for nr in [0u32, 1, 3, 17, 74, 110, 257] {
+                for ret in [0i64, -5, -11, -28, -111] {
+                    let s = obs_count_slot(&ObsKey { tgid, nr, ret });
+                    assert!(s < OBS_COUNT_SLOTS);
+                    used.insert(s);
+                }
+            }
+        }
+        // 140 keys: a constant or badly mixed slot function would reuse a handful of entries.
+        assert!(used.len() > 100, "only {} distinct entries", used.len());
+        // The keys one process typically produces (a class, success and one errno) do not
+        // collide with each other.
+        let one: std::collections::HashSet<u32> = [(1u32, 0i64), (1, -5), (18, 0), (18, -5)]
+            .iter()
+            .map(|&(nr, ret)| {
+                obs_count_slot(&ObsKey {
+                    tgid: 4242,
+                    nr,
+                    ret,
+                })
+            })
+            .collect();
+        assert_eq!(one.len(), 4);
+    }
 
     fn rule() -> SysRule {
         SysRule {

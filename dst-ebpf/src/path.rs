@@ -41,8 +41,14 @@ pub struct Ancestor {
 /// The ancestors of one file, nearest first, and the scratch the matching uses. It lives in
 /// a per-CPU map: the verifier does not track map memory, so the match mask kept here does
 /// not split its exploration into one state per combination of matched rules.
+///
+/// A CPU has [`CHAIN_SLOTS`] of them, each claimed for one walk (`busy`): LSM and fmod_ret
+/// programs run with migration, not preemption, disabled, so a task preempted halfway through
+/// a walk would otherwise find its chain rewritten by the next task's walk on that CPU (LSM
+/// programs have no recursion guard, and different fmod_ret programs share this scratch).
 #[repr(C)]
 pub struct Chain {
+    busy: u64,
     len: u32,
     _pad: u32,
     mask: u64,
@@ -50,9 +56,50 @@ pub struct Chain {
     items: [Ancestor; PATH_DEPTH as usize],
 }
 
+/// Chains per CPU: how many walks may be preempted at once on one CPU before a further walk
+/// finds no free chain.
+const CHAIN_SLOTS: u32 = 4;
+
 /// Scratch space for the chain (too big for the 512-byte BPF stack).
 #[map(name = "DST_SYS_CHAIN")]
-static CHAIN: PerCpuArray<Chain> = PerCpuArray::with_max_entries(1, 0);
+static CHAIN: PerCpuArray<Chain> = PerCpuArray::with_max_entries(CHAIN_SLOTS, 0);
+
+/// Slot 0: walks that found every chain of their CPU claimed (the file's path was not
+/// matched, so a path rule missed that call); userspace reports it with the injectors' skips.
+#[map(name = "DST_SYS_CHAIN_BUSY")]
+pub static CHAIN_BUSY: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Atomically sets `*flag` to 1 and returns its previous value.
+#[inline(always)]
+fn test_and_set(flag: *mut u64) -> u64 {
+    let mut v: u64 = 1;
+    // SAFETY: `flag` is a valid, aligned map value for the program's duration.
+    unsafe {
+        core::arch::asm!(
+            "{v} = xchg_64({flag} + 0, {v})",
+            flag = in(reg) flag,
+            v = inout(reg) v,
+        );
+    }
+    v
+}
+
+/// Claims a free chain of this CPU, or counts the walk in [`CHAIN_BUSY`].
+#[inline(always)]
+fn claim_chain() -> Option<&'static mut Chain> {
+    for i in 0..CHAIN_SLOTS {
+        let Some(c) = CHAIN.get_ptr_mut(i) else { break };
+        // SAFETY: per-CPU map value; `busy` is only changed atomically or by its owner.
+        if test_and_set(unsafe { &raw mut (*c).busy }) == 0 {
+            // SAFETY: claimed: no other run uses it until it is released.
+            return Some(unsafe { &mut *c });
+        }
+    }
+    if let Some(n) = CHAIN_BUSY.get_ptr_mut(0) {
+        crate::net::fetch_add(n, 1);
+    }
+    None
+}
 
 /// S_IFMT / S_IFDIR of `i_mode`.
 const S_IFMT: u16 = 0o170000;
@@ -91,13 +138,9 @@ pub fn is_dir(file: u64) -> bool {
     rd::<u16>(inode, o.inode_i_mode).is_some_and(|m| m & S_IFMT == S_IFDIR)
 }
 
-/// Fills the per-CPU chain with the ancestors of `file` and returns it.
+/// Fills `chain` with the ancestors of `file`.
 #[inline(always)]
-fn chain_of(file: u64) -> Option<&'static mut Chain> {
-    let o = offsets()?;
-    let chain = CHAIN.get_ptr_mut(0)?;
-    // SAFETY: per-CPU map value, valid for the program's duration and not shared.
-    let chain = unsafe { &mut *chain };
+fn chain_of(o: &KernelOffsets, file: u64, chain: &mut Chain) -> Option<()> {
     chain.len = 0;
     chain.mask = 0;
     for a in chain.items.iter_mut() {
@@ -145,7 +188,7 @@ fn chain_of(file: u64) -> Option<&'static mut Chain> {
         below = d;
         d = parent;
     }
-    Some(chain)
+    Some(())
 }
 
 /// Bit `i` set: rule slot `i` has a path prefix and `file` lies under it.
@@ -156,9 +199,23 @@ fn chain_of(file: u64) -> Option<&'static mut Chain> {
 #[inline(always)]
 pub fn path_mask(file: u64) -> u64 {
     let Some(o) = offsets() else { return 0 };
-    let Some(chain) = chain_of(file) else {
+    let Some(chain) = claim_chain() else {
         return 0;
     };
+    let mask = if chain_of(o, file, chain).is_some() {
+        match_rules(o, chain)
+    } else {
+        0
+    };
+    // Release: the walk is done with the chain.
+    // SAFETY: our claimed chain; a plain store suffices (only its owner writes 0).
+    unsafe { core::ptr::write_volatile(&raw mut chain.busy, 0) };
+    mask
+}
+
+/// The mask of rules whose prefix `chain` lies under (see [`path_mask`]).
+#[inline(always)]
+fn match_rules(o: &KernelOffsets, chain: &mut Chain) -> u64 {
     for i in 0..MAX_SYS_RULES {
         let Some(rule) = RULES.get(i) else { break };
         if rule.flags & SYS_RULE_PATH == 0 {

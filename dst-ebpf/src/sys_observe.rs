@@ -14,6 +14,7 @@
 //! lost only when both skipped it, and userspace reads the larger count of the two per key.
 
 use aya_ebpf::{
+    EbpfContext as _,
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
@@ -24,7 +25,8 @@ use aya_ebpf::{
 };
 use dst_common::sys::{
     CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, EVENT_EXIT, EVENT_SIGNAL, OBS_CACHE_SLOTS,
-    ObsCacheSlot, ObsKey, ProcEvent, ProcState, SignalRule,
+    OBS_COUNT_SLOTS, ObsCacheSlot, ObsCount, ObsKey, ProcEvent, ProcState, SignalRule,
+    obs_count_slot,
 };
 
 use crate::{
@@ -54,6 +56,15 @@ pub static GENERATION: Array<u64> = Array::with_max_entries(1, 0);
 /// generation it was checked under.
 #[map(name = "DST_SYS_OBS_CACHE")]
 pub static OBS_CACHE: PerCpuArray<ObsCacheSlot> = PerCpuArray::with_max_entries(OBS_CACHE_SLOTS, 0);
+
+/// Per CPU: the observer's counts of the keys that own an entry (see [`ObsCount`]); [`OBS`]
+/// holds the rest.
+#[map(name = "DST_SYS_OBS_PCPU")]
+pub static OBS_PCPU: PerCpuArray<ObsCount> = PerCpuArray::with_max_entries(OBS_COUNT_SLOTS, 0);
+
+/// The twin observer's per-CPU counts.
+#[map(name = "DST_SYS_OBS_PCPU_TWIN")]
+pub static OBS_PCPU_TWIN: PerCpuArray<ObsCount> = PerCpuArray::with_max_entries(OBS_COUNT_SLOTS, 0);
 
 /// The twin observer's counts (same keys as [`OBS`]).
 #[map(name = "DST_SYS_OBS_TWIN")]
@@ -171,23 +182,50 @@ fn current_tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
-/// `syscalls:sys_exit_*`: count the return value a targeted process received, in `counts`
-/// ([`OBS`] for the observer, [`OBS_TWIN`] for its twin) behind `cache`.
+/// Counts one call of `key` in this CPU's entry of `table` when the key owns it or it is empty.
+/// No atomics: only this program writes this CPU's copy, and the kernel never runs it twice at
+/// once on a CPU. A new owner's key is stored before its count, and userspace's copy loads the
+/// count first (it leads the entry), so a reader that sees a count sees its key (x86 keeps
+/// both stores and loads in order).
+#[inline(always)]
+fn count_per_cpu(table: &PerCpuArray<ObsCount>, key: ObsKey) -> bool {
+    let Some(e) = table.get_ptr_mut(obs_count_slot(&key)) else {
+        return false;
+    };
+    // SAFETY: this CPU's copy of the entry, written only by this program (see above).
+    unsafe {
+        let count = core::ptr::read_volatile(&raw const (*e).count);
+        if count == 0 {
+            core::ptr::write_volatile(&raw mut (*e).key, key);
+        } else if (*e).key != key {
+            return false;
+        }
+        core::ptr::write_volatile(&raw mut (*e).count, count + 1);
+    }
+    true
+}
+
+/// `syscalls:sys_exit_*`: count the return value a targeted process received, in `per_cpu`
+/// or else `shared`, behind `cache` ([`OBS_PCPU`], [`OBS`] and [`OBS_CACHE`] for the observer;
+/// the `*_TWIN` maps for its twin).
 #[inline(always)]
 pub fn try_sys_exit(
     ctx: &TracePointContext,
-    counts: &HashMap<ObsKey, u64>,
+    per_cpu: &PerCpuArray<ObsCount>,
+    shared: &HashMap<ObsKey, u64>,
     cache: &PerCpuArray<ObsCacheSlot>,
 ) -> u32 {
     let tgid = current_tgid();
     if !observed_cached(cache, tgid) {
         return 0;
     }
-    // SAFETY: sys_exit_* layout: __syscall_nr (int) at 8, ret (long) at 16.
+    // SAFETY: sys_exit_* layout: __syscall_nr (int) at 8, ret (long) at 16. The verifier lets
+    // tracepoint programs load aligned words of their record directly (no probe-read helper).
     let (nr, ret) = unsafe {
+        let rec = ctx.as_ptr().cast::<u8>();
         (
-            ctx.read_at::<i32>(8).unwrap_or(-1),
-            ctx.read_at::<i64>(16).unwrap_or(0),
+            core::ptr::read(rec.add(8).cast::<i32>()),
+            core::ptr::read(rec.add(16).cast::<i64>()),
         )
     };
     let key = ObsKey {
@@ -195,11 +233,14 @@ pub fn try_sys_exit(
         nr: nr as u32,
         ret: if ret < 0 { ret } else { 0 },
     };
-    if let Some(v) = counts.get_ptr_mut(key) {
+    if count_per_cpu(per_cpu, key) {
+        return 0;
+    }
+    if let Some(v) = shared.get_ptr_mut(key) {
         fetch_add(v, 1);
-    } else if counts.insert(key, 1, BPF_NOEXIST as u64).is_err() {
+    } else if shared.insert(key, 1, BPF_NOEXIST as u64).is_err() {
         // Another CPU inserted it first.
-        if let Some(v) = counts.get_ptr_mut(key) {
+        if let Some(v) = shared.get_ptr_mut(key) {
             fetch_add(v, 1);
         }
     }

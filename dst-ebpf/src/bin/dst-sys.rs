@@ -77,12 +77,22 @@ fn try_sock(class: u32) -> i32 {
 
 #[tracepoint]
 pub fn dst_sys_exit(ctx: TracePointContext) -> u32 {
-    sys_observe::try_sys_exit(&ctx, &sys_observe::OBS, &sys_observe::OBS_CACHE)
+    sys_observe::try_sys_exit(
+        &ctx,
+        &sys_observe::OBS_PCPU,
+        &sys_observe::OBS,
+        &sys_observe::OBS_CACHE,
+    )
 }
 
 #[tracepoint]
 pub fn dst_sys_exit_twin(ctx: TracePointContext) -> u32 {
-    sys_observe::try_sys_exit(&ctx, &sys_observe::OBS_TWIN, &sys_observe::OBS_CACHE_TWIN)
+    sys_observe::try_sys_exit(
+        &ctx,
+        &sys_observe::OBS_PCPU_TWIN,
+        &sys_observe::OBS_TWIN,
+        &sys_observe::OBS_CACHE_TWIN,
+    )
 }
 
 #[tracepoint]

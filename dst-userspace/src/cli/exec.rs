@@ -87,10 +87,15 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
         for f in &report.faults {
             let c = &f.counters;
             eprintln!(
-                "dst: {} {} via {}: matched {} injected {} passed {} landed {}",
+                "dst: {} {} via {}{}: matched {} injected {} passed {} landed {}",
                 f.fault.class.name(),
                 dst::sys::spec::errno_to_name(f.fault.errno),
                 f.backend,
+                match (f.backend, f.in_kernel) {
+                    // The filter's own SECCOMP_RET_ERRNO: no notification, no supervisor.
+                    (dst::probe::Backend::Seccomp, true) => " (errno in the filter)",
+                    _ => "",
+                },
                 c.matched,
                 c.injected,
                 c.passed,
@@ -108,6 +113,14 @@ pub fn run(args: Args, json: bool) -> anyhow::Result<ExitCode> {
                      it while it is already running on a CPU, e.g. preempted on 7.x kernels): \
                      what was received may be undercounted by that many",
                     f.observer_missed
+                );
+            }
+            if f.injector_missed > 0 {
+                eprintln!(
+                    "dst:   the kernel skipped the fault's hook programs {} times (a task was \
+                     preempted inside them on that CPU): up to that many calls ran without \
+                     being matched or failed",
+                    f.injector_missed
                 );
             }
         }

@@ -52,6 +52,9 @@ pub struct SysFaultView {
     /// [`crate::sys::SysEngine::observer_misses`]): `received` may undercount by up to this
     /// many (0 before kernel 6.7).
     pub observer_missed: u64,
+    /// At most how many calls the LSM or fmod_ret programs did not evaluate (see
+    /// [`crate::sys::SysEngine::injector_misses`]).
+    pub injector_missed: u64,
     /// `injected > 0`.
     pub landed: bool,
 }
@@ -197,6 +200,7 @@ impl SysTable {
                 evidence: SysEvidenceCounters::default(),
                 received: Vec::new(),
                 observer_missed: 0,
+                injector_missed: 0,
                 landed: false,
             };
             self.faults.insert(
@@ -222,6 +226,7 @@ impl SysTable {
             v.evidence = ev.counters;
             v.received = ev.received;
             v.observer_missed = ev.observer_missed;
+            v.injector_missed = ev.injector_missed;
         }
         v.landed = v.evidence.injected > 0;
         v
@@ -261,6 +266,7 @@ impl SysTable {
             r.view.evidence = ev.counters;
             r.view.received = ev.received;
             r.view.observer_missed = ev.observer_missed;
+            r.view.injector_missed = ev.injector_missed;
         }
         publish_process_events(bus, id, inj.drain_events());
         drop(inj);

@@ -9,14 +9,14 @@
 //! and every rule also carries a kernel-enforced expiry.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     os::fd::AsFd as _,
     path::{Path, PathBuf},
 };
 
 use aya::{
     Btf, Ebpf,
-    maps::{Array, HashMap, MapData, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuValues, RingBuf},
     programs::{CgroupAttachMode, CgroupSock, CgroupSockAddr, Lsm, TracePoint},
 };
 use dst_common::{
@@ -24,8 +24,8 @@ use dst_common::{
     lsm::{KernelOffsets, PathRule},
     sys::{
         CONFIG_EXIT_BY_LEADER, CONFIG_HAS_COMM, CONFIG_HAS_PATH, EVENT_EXIT, EVENT_SIGNAL,
-        GEN_USER_STEP, ObsKey, ProcEvent, SYS_RULE_PATH, SignalRule, SysConfig, SysCounters,
-        SysRule,
+        GEN_USER_STEP, OBS_COUNT_SLOTS, ObsCount, ObsKey, ProcEvent, SYS_RULE_PATH, SignalRule,
+        SysConfig, SysCounters, SysRule,
     },
 };
 use serde::Serialize;
@@ -34,6 +34,7 @@ use super::{
     btf::{BtfError, KernelBtf},
     fmod::{self, FmodError, FmodLink},
     lsm::{fmod_hooks, kernel_offsets, lsm_hooks},
+    observed,
     spec::{SyscallClass, errno_to_name},
     twin,
 };
@@ -409,6 +410,36 @@ impl SysEngine {
         }
     }
 
+    /// Makes the exit observers count every call in their shared hash maps, as they do for a
+    /// key whose per-CPU entry another key owns: every entry of both per-CPU count tables is
+    /// given to an owner no process has (tgid 0, which `observations` skips). For tests of
+    /// that path; the tables stay full for this engine's lifetime.
+    pub fn force_shared_counts(&mut self) -> Result<(), SysError> {
+        let ncpu = aya::util::nr_cpus().map_err(|(_, e)| SysError::Map {
+            map: "DST_SYS_OBS_PCPU",
+            source: aya::maps::MapError::IoError(e),
+        })?;
+        let owner = ObsCount {
+            count: 1,
+            key: ObsKey {
+                tgid: 0,
+                nr: u32::MAX,
+                ret: 0,
+            },
+        };
+        for name in ["DST_SYS_OBS_PCPU", "DST_SYS_OBS_PCPU_TWIN"] {
+            let mut table: PerCpuArray<&mut MapData, ObsCount> =
+                PerCpuArray::try_from(self.bpf.map_mut(name).expect("map in object"))
+                    .map_err(map_err(name))?;
+            for i in 0..OBS_COUNT_SLOTS {
+                let all = PerCpuValues::try_from(vec![owner; ncpu])
+                    .map_err(|e| map_err(name)(aya::maps::MapError::IoError(e)))?;
+                table.set(i, all, 0).map_err(map_err(name))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the exit observer's twin is attached.
     pub fn observer_twin(&self) -> bool {
         self.twin == Some(true) && !self.observed.is_empty()
@@ -682,20 +713,63 @@ impl SysEngine {
         Ok(twin::missed_bound(primary, twin))
     }
 
+    /// How many calls this engine's LSM and fmod_ret programs could not evaluate: trampoline
+    /// programs run with migration, not preemption, disabled. While a task is preempted inside
+    /// an fmod_ret program the kernel skips that program for every other call on the CPU (its
+    /// recursion guard; LSM programs have none), and a path walk that finds every per-CPU
+    /// scratch chain held by preempted walks gives up. Either way the call runs as if no fault
+    /// existed (neither matched nor injected); when non-zero, up to this many calls of any
+    /// process on those hooks were missed. Socket hooks and seccomp never miss.
+    pub fn injector_misses(&self) -> Result<u64, SysError> {
+        let busy: Array<&MapData, u64> =
+            Array::try_from(self.bpf.map("DST_SYS_CHAIN_BUSY").expect("map in object"))
+                .map_err(map_err("DST_SYS_CHAIN_BUSY"))?;
+        let mut total = busy.get(&0, 0).map_err(map_err("DST_SYS_CHAIN_BUSY"))?;
+        for name in &self.lsm_attached {
+            let p: &Lsm = self
+                .bpf
+                .program(name)
+                .and_then(|p| p.try_into().ok())
+                .ok_or_else(|| SysError::Program {
+                    what: format!("program {name} missing from the dst-sys object (rebuild dst)"),
+                    source: aya::programs::ProgramError::NotLoaded,
+                })?;
+            let fd = p
+                .fd()
+                .map_err(prog_err(format!("the LSM program {name}")))?;
+            total += crate::bpf_sys::prog_stats(fd.as_fd())
+                .map_err(SysError::Stats)?
+                .recursion_misses;
+        }
+        for (_, link) in &self.fmod_links {
+            total += crate::bpf_sys::prog_stats(link.prog_fd())
+                .map_err(SysError::Stats)?
+                .recursion_misses;
+        }
+        Ok(total)
+    }
+
     /// Everything the observers saw, sorted by pid, syscall and result.
     pub fn observations(&self) -> Result<Vec<Observation>, SysError> {
-        let read = |name: &'static str| -> Result<Vec<(ObsKey, u64)>, SysError> {
+        // One observer's counts: its shared map plus every CPU's count table.
+        let read = |shared: &'static str,
+                    per_cpu: &'static str|
+         -> Result<BTreeMap<ObsKey, u64>, SysError> {
             let m: HashMap<&MapData, ObsKey, u64> =
-                HashMap::try_from(self.bpf.map(name).expect("map in object"))
-                    .map_err(map_err(name))?;
-            Ok(m.iter().filter_map(Result::ok).collect())
+                HashMap::try_from(self.bpf.map(shared).expect("map in object"))
+                    .map_err(map_err(shared))?;
+            Ok(observed::sum_counts(
+                m.iter().filter_map(Result::ok),
+                self.count_table(per_cpu)?,
+            ))
         };
         let twin = if self.observer_twin() {
-            read("DST_SYS_OBS_TWIN")?
+            read("DST_SYS_OBS_TWIN", "DST_SYS_OBS_PCPU_TWIN")?
         } else {
-            Vec::new()
+            BTreeMap::new()
         };
-        let mut out: Vec<Observation> = twin::merge_max(read("DST_SYS_OBS")?, twin)
+        let primary = read("DST_SYS_OBS", "DST_SYS_OBS_PCPU")?;
+        let mut out: Vec<Observation> = twin::merge_max(primary, twin)
             .into_iter()
             .map(|(k, count)| Observation {
                 pid: k.tgid,
@@ -712,6 +786,29 @@ impl SysEngine {
             .collect();
         out.sort_by(|a, b| (a.pid, &a.syscall, a.ret).cmp(&(b.pid, &b.syscall, b.ret)));
         Ok(out)
+    }
+
+    /// Every CPU's entries of one per-CPU count table.
+    fn count_table(&self, name: &'static str) -> Result<Vec<ObsCount>, SysError> {
+        let table: PerCpuArray<&MapData, ObsCount> =
+            PerCpuArray::try_from(self.bpf.map(name).expect("map in object"))
+                .map_err(map_err(name))?;
+        let mut entries = Vec::new();
+        for i in 0..OBS_COUNT_SLOTS {
+            entries.extend(table.get(&i, 0).map_err(map_err(name))?.iter().copied());
+        }
+        Ok(entries)
+    }
+
+    /// How many calls the exit observer (not its twin) counted in its per-CPU table; the rest
+    /// of what it saw is in its shared map.
+    pub fn counted_per_cpu(&self) -> Result<u64, SysError> {
+        Ok(self
+            .count_table("DST_SYS_OBS_PCPU")?
+            .iter()
+            .filter(|e| e.key.tgid != 0)
+            .map(|e| e.count)
+            .sum())
     }
 
     /// How many times `pid` (or any observed process when `None`) received `ret` from a

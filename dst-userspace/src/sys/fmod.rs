@@ -78,8 +78,15 @@ fn map_fd(map: &Map) -> Option<i32> {
 
 /// An attached fmod_ret program: the program and link fds (closing them detaches).
 pub struct FmodLink {
-    _prog: OwnedFd,
+    prog: OwnedFd,
     _link: OwnedFd,
+}
+
+impl FmodLink {
+    /// The attached program (for its run statistics).
+    pub fn prog_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.prog.as_fd()
+    }
 }
 
 /// Loads program `prog` of `object` (whose maps `bpf` created) as fmod_ret on `func` and
@@ -203,7 +210,7 @@ pub fn load_and_attach(
         });
     }
     Ok(FmodLink {
-        _prog: prog_fd,
+        prog: prog_fd,
         // SAFETY: the kernel just returned this fd to us.
         _link: unsafe { OwnedFd::from_raw_fd(link as i32) },
     })

@@ -221,6 +221,7 @@ impl Injection {
             counters,
             received,
             observer_missed: self.engine.observer_misses()?,
+            injector_missed: self.engine.injector_misses()?,
         })
     }
 

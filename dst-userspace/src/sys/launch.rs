@@ -85,6 +85,10 @@ pub struct FaultEvidence {
     /// [`super::SysEngine::observer_misses`]): `received` may undercount by up to this many.
     /// 0 on kernels before 6.7, which do not count skips.
     pub observer_missed: u64,
+    /// At most how many calls the LSM or fmod_ret programs did not evaluate (see
+    /// [`super::SysEngine::injector_misses`]): up to this many calls the fault should have
+    /// matched ran untouched and uncounted. 0 for the other backends.
+    pub injector_missed: u64,
     /// `injected > 0`.
     pub landed: bool,
 }
@@ -346,6 +350,7 @@ impl Launched {
         }
         let observations = self.engine.observations()?;
         let observer_missed = self.engine.observer_misses()?;
+        let injector_missed = self.engine.injector_misses()?;
         let mut out = Vec::new();
         for (f, carrier) in &self.faults {
             let names: Vec<&str> = f.class.syscalls().iter().map(|(n, _)| *n).collect();
@@ -390,6 +395,7 @@ impl Launched {
                 counters,
                 received,
                 observer_missed,
+                injector_missed,
             });
         }
         let _ = std::io::stdout().flush();

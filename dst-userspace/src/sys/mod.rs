@@ -8,6 +8,7 @@ pub mod fmod;
 pub mod inject;
 pub mod launch;
 pub mod lsm;
+pub mod observed;
 pub mod process;
 pub mod seccomp;
 pub mod select;

@@ -171,6 +171,30 @@ pub fn receive_listener(sock: &OwnedFd) -> Result<OwnedFd, SeccompError> {
     }
 }
 
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6+, not in the libc crate).
+const USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+
+/// Asks the kernel to hand the CPU straight from a notifying target to the supervisor and back
+/// (the target always waits for the answer, so nothing runs in parallel anyway): a round trip
+/// costs two direct switches instead of two wake-ups through the scheduler. Older kernels
+/// refuse the flag; notifications then work as before, only slower.
+fn sync_wake_up(listener: &OwnedFd) {
+    // SAFETY: SET_FLAGS ioctl on the listener with a flag value.
+    let r = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
+    if r != 0 {
+        tracing::debug!(
+            "seccomp listener without synchronous wake-ups: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 /// One rule the supervisor evaluates, with its counters.
 #[derive(Debug)]
 pub struct SupervisedRule {
@@ -212,6 +236,7 @@ impl Supervisor {
             .spawn(move || {
                 let listener = receive_listener(&sock)?;
                 drop(sock);
+                sync_wake_up(&listener);
                 serve(&listener, &r, &s)
             })
             .expect("spawning a thread");

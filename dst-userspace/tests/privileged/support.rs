@@ -211,3 +211,35 @@ pub fn assert_observed(seen: u64, truth: u64, missed: u64, what: &str) {
         "{what}: observed {seen} of {truth}, beyond the {missed} skipped runs the evidence reports"
     );
 }
+
+/// What a target's calls returned against what the fault should have made them return
+/// (`want[i]` an errno, or 0 for a call the fault does not match): equal, or, when the kernel
+/// skipped the fault's hook programs (`injector_missed`, trampoline programs preempted on
+/// kernels that preempt there), some calls that should have failed succeeded instead, no more
+/// than the skips the evidence reports. A call that should succeed never fails.
+pub fn assert_injected(got: &[i32], want: &[i32], missed: u64, what: &str) {
+    if missed == 0 {
+        assert_eq!(got, want, "{what}: the kernel skipped no hook program");
+        return;
+    }
+    assert_eq!(got.len(), want.len(), "{what}: number of calls");
+    let mut short = 0u64;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g != w {
+            assert!(
+                *w != 0 && *g == 0,
+                "{what}: call {i} returned {g}, expected {w} (or 0 if its hook was skipped)"
+            );
+            short += 1;
+        }
+    }
+    eprintln!(
+        "NOTE: {what}: {short} calls that should have failed ran untouched; the kernel skipped \
+         the hook programs {missed} times, which the evidence reports"
+    );
+    assert!(
+        short <= missed,
+        "{what}: {short} calls escaped the fault, beyond the {missed} skipped runs the evidence \
+         reports"
+    );
+}

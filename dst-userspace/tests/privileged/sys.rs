@@ -883,13 +883,16 @@ fn observer_counts_every_call_on_a_shared_cpu() {
     if skip_without(&["tracepoint"]) {
         return;
     }
-    for twin_on in [false, true] {
-        shared_cpu_round(twin_on);
+    // The last round counts through the shared hash maps only (every per-CPU entry taken), the
+    // path a key takes when another key owns its entry.
+    for (twin_on, shared_only) in [(false, false), (true, false), (false, true)] {
+        shared_cpu_round(twin_on, shared_only);
     }
 }
 
-/// One round of [`observer_counts_every_call_on_a_shared_cpu`], with or without the twin.
-fn shared_cpu_round(twin_on: bool) {
+/// One round of [`observer_counts_every_call_on_a_shared_cpu`], with or without the twin, and
+/// with the per-CPU count tables or only the shared maps.
+fn shared_cpu_round(twin_on: bool, shared_only: bool) {
     const WRITES: u32 = 20_000;
     let mut fds = [0; 2];
     // SAFETY: a plain pipe.
@@ -897,6 +900,9 @@ fn shared_cpu_round(twin_on: bool) {
     let writers: Vec<BusyWriter> = (0..3).map(|_| BusyWriter::spawn(fds, WRITES)).collect();
     let mut engine = SysEngine::load().expect("dst-sys loads");
     engine.force_observer_twin(twin_on);
+    if shared_only {
+        engine.force_shared_counts().unwrap();
+    }
     for w in &writers[..2] {
         engine.add_pid(w.0 as u32, false).unwrap();
     }
@@ -917,12 +923,22 @@ fn shared_cpu_round(twin_on: bool) {
     let (primary, twin) = engine.observer_skips().unwrap();
     let bound = engine.observer_misses().unwrap();
     eprintln!(
-        "twin {twin_on}: observed {seen:?} of {WRITES} writes each (untargeted last); skipped \
+        "twin {twin_on}, shared maps only {shared_only}: observed {seen:?} of {WRITES} writes \
+         each (untargeted last); skipped \
          runs: observer {primary}, twin {twin:?}; at most {bound} calls missed; this kernel \
          runs syscall programs preemptibly: {}",
         dst::sys::twin::syscall_programs_preemptible()
     );
     assert_eq!(seen[2], 0, "the untargeted writer is not observed");
+    let per_cpu = engine.counted_per_cpu().unwrap();
+    if shared_only {
+        assert_eq!(
+            per_cpu, 0,
+            "every per-CPU entry is taken: all counts are shared"
+        );
+    } else {
+        assert!(per_cpu > 0, "the per-CPU tables count the common case");
+    }
     for (i, s) in seen[..2].iter().enumerate() {
         assert!(*s <= u64::from(WRITES), "writer {i} counted twice: {s}");
         assert!(

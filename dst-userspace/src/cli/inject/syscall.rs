@@ -250,6 +250,14 @@ pub fn run(mut args: Args, json: bool) -> anyhow::Result<ExitCode> {
                 report.evidence.observer_missed
             );
         }
+        if report.evidence.injector_missed > 0 {
+            println!(
+                "  the kernel skipped the fault's hook programs {} times (a task was preempted \
+                 inside them on that CPU): up to that many calls ran without being matched or \
+                 failed",
+                report.evidence.injector_missed
+            );
+        }
         for e in &report.events {
             println!("  {}", serde_json::to_string(e)?);
         }
