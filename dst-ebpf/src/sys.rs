@@ -96,6 +96,20 @@ pub fn evaluate(class: u32, tgid: u32) -> Option<u32> {
 /// with a path prefix match only files under it (and never a call without a file).
 #[inline(always)]
 pub fn evaluate_file(class: u32, tgid: u32, file: u64) -> Option<u32> {
+    evaluate_file_marked(class, tgid, file, None)
+}
+
+/// [`evaluate_file`] that, with `mark` = `(pid_tgid, now)`, marks the thread in
+/// [`crate::sys_lsm::FMOD_SEEN`] once a rule's counters were updated (the evaluation had side
+/// effects: a second evaluation of the same call would count it twice). The mark is a map
+/// write, not a flag the verifier would have to track through the rule loop.
+#[inline(always)]
+pub fn evaluate_file_marked(
+    class: u32,
+    tgid: u32,
+    file: u64,
+    mark: Option<(u64, u64)>,
+) -> Option<u32> {
     let config = CONFIG.get(0)?;
     let limit = config.limit;
     // Path prefixes are matched for every rule at once, before the rule loop, so the verifier
@@ -132,6 +146,9 @@ pub fn evaluate_file(class: u32, tgid: u32, file: u64) -> Option<u32> {
         let Some(c) = COUNTERS.get_ptr_mut(i) else {
             continue;
         };
+        if let Some((pid_tgid, at)) = mark {
+            let _ = crate::sys_lsm::FMOD_SEEN.insert(&pid_tgid, &at, 0);
+        }
         // SAFETY: `c` is a valid, aligned map value for the program's duration; every field
         // is updated with an atomic add.
         unsafe {

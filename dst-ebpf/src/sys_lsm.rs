@@ -3,7 +3,12 @@
 //! programs on the matching `security_*` functions. Both see the hook's arguments followed by
 //! the return value of the programs before them, and fail the call by returning `-errno`.
 
-use aya_ebpf::{EbpfContext, helpers::bpf_get_current_pid_tgid};
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::map,
+    maps::LruHashMap,
+};
 use dst_common::sys::{
     CLASS_ACCEPT, CLASS_CONNECT, CLASS_FORK, CLASS_MMAP, CLASS_OPEN, CLASS_READ, CLASS_RECV,
     CLASS_SEND, CLASS_WRITE,
@@ -11,8 +16,30 @@ use dst_common::sys::{
 
 use crate::{
     path::{arg_u64, is_dir},
-    sys::evaluate_file,
+    sys::evaluate_file_marked,
 };
+
+/// fmod_ret only: thread (pid_tgid) → when one of the two copies of a hook's program evaluated
+/// one of its calls and counted it, letting it run. Userspace attaches every fmod_ret program
+/// twice: the kernel skips a tracing program on a CPU while a task is preempted inside it, and
+/// a call is then evaluated by the other copy, unless that copy finds this mark (then the call
+/// was already evaluated, and only the first copy may count it). A call the first copy fails
+/// never reaches the second (the trampoline stops at the first non-zero return).
+#[map(name = "DST_SYS_FMOD_SEEN")]
+pub static FMOD_SEEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16384, 0);
+
+/// How long a mark stands for "this call": the two copies run back to back in one call, and a
+/// mark left by a call whose second copy was skipped must not be taken for the next call's.
+const SEEN_WINDOW_NS: u64 = 1_000_000;
+
+/// Which program runs the hook body.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// A BPF LSM program: no recursion guard, one copy per hook.
+    Lsm,
+    /// One of the two copies of an fmod_ret program (see [`FMOD_SEEN`]).
+    FmodRet,
+}
 
 /// `MAY_WRITE` / `MAY_READ` of the `mask` argument of `file_permission`.
 const MAY_WRITE: u64 = 2;
@@ -73,7 +100,7 @@ fn neg_errno(errno: u64) -> i32 {
 
 /// 0 lets the call run; `-errno` fails it. A refusal by an earlier program stands.
 #[inline(always)]
-pub fn try_hook<C: EbpfContext>(ctx: &C, hook: Hook) -> i32 {
+pub fn try_hook<C: EbpfContext>(ctx: &C, hook: Hook, runner: Runner) -> i32 {
     let prev = arg_u64(ctx, hook.nargs()) as i32;
     if prev != 0 {
         return neg_errno(i64::from(prev).wrapping_neg() as u64);
@@ -103,9 +130,29 @@ pub fn try_hook<C: EbpfContext>(ctx: &C, hook: Hook) -> i32 {
         Hook::SocketRecvmsg => (CLASS_RECV, 0),
         Hook::SocketAccept => (CLASS_ACCEPT, 0),
     };
-    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    match evaluate_file(class, tgid, file) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // SAFETY: helper without preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if runner == Runner::FmodRet {
+        // SAFETY: plain copy of a map value.
+        if let Some(at) = unsafe { FMOD_SEEN.get(&pid_tgid) }.copied() {
+            let _ = FMOD_SEEN.remove(&pid_tgid);
+            if now.wrapping_sub(at) < SEEN_WINDOW_NS {
+                // The other copy evaluated this call and let it run.
+                return 0;
+            }
+        }
+    }
+    let mark = (runner == Runner::FmodRet).then_some((pid_tgid, now));
+    match evaluate_file_marked(class, (pid_tgid >> 32) as u32, file, mark) {
         None => 0,
-        Some(errno) => neg_errno(u64::from(errno)),
+        Some(errno) => {
+            if mark.is_some() {
+                // The call fails here: the trampoline runs no further fmod_ret program for
+                // it, so nothing will consume the mark.
+                let _ = FMOD_SEEN.remove(&pid_tgid);
+            }
+            neg_errno(u64::from(errno))
+        }
     }
 }

@@ -15,7 +15,7 @@ use aya_ebpf::{
 use dst_common::sys::{CLASS_BIND, CLASS_CONNECT, CLASS_SEND, CLASS_SOCKET};
 use dst_ebpf::{
     sys::evaluate,
-    sys_lsm::{Hook, try_hook},
+    sys_lsm::{Hook, Runner, try_hook},
     sys_observe,
 };
 
@@ -127,75 +127,87 @@ pub fn dst_signal_at(_ctx: TracePointContext) -> u32 {
 
 #[lsm(hook = "file_open")]
 pub fn dst_lsm_file_open(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::FileOpen)
+    try_hook(&ctx, Hook::FileOpen, Runner::Lsm)
 }
 
 #[lsm(hook = "file_permission")]
 pub fn dst_lsm_file_permission(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::FilePermission)
+    try_hook(&ctx, Hook::FilePermission, Runner::Lsm)
 }
 
 #[lsm(hook = "mmap_file")]
 pub fn dst_lsm_mmap_file(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::MmapFile { nargs: 4 })
+    try_hook(&ctx, Hook::MmapFile { nargs: 4 }, Runner::Lsm)
 }
 
 #[lsm(hook = "task_alloc")]
 pub fn dst_lsm_task_alloc(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::TaskAlloc)
+    try_hook(&ctx, Hook::TaskAlloc, Runner::Lsm)
 }
 
 #[lsm(hook = "socket_connect")]
 pub fn dst_lsm_socket_connect(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::SocketConnect)
+    try_hook(&ctx, Hook::SocketConnect, Runner::Lsm)
 }
 
 #[lsm(hook = "socket_sendmsg")]
 pub fn dst_lsm_socket_sendmsg(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::SocketSendmsg)
+    try_hook(&ctx, Hook::SocketSendmsg, Runner::Lsm)
 }
 
 #[lsm(hook = "socket_recvmsg")]
 pub fn dst_lsm_socket_recvmsg(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::SocketRecvmsg)
+    try_hook(&ctx, Hook::SocketRecvmsg, Runner::Lsm)
 }
 
 #[lsm(hook = "socket_accept")]
 pub fn dst_lsm_socket_accept(ctx: LsmContext) -> i32 {
-    try_hook(&ctx, Hook::SocketAccept)
+    try_hook(&ctx, Hook::SocketAccept, Runner::Lsm)
 }
 
 /// fmod_ret on `security_file_open` (aya's `#[fentry]` macro would discard the return value).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "fentry/security_file_open")]
 pub fn dst_fmod_file_open(ctx: *mut c_void) -> i32 {
-    try_hook(&FEntryContext::new(ctx), Hook::FileOpen)
+    try_hook(&FEntryContext::new(ctx), Hook::FileOpen, Runner::FmodRet)
 }
 
 /// fmod_ret on `security_file_permission` (aya's `#[fentry]` macro would discard the return value).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "fentry/security_file_permission")]
 pub fn dst_fmod_file_permission(ctx: *mut c_void) -> i32 {
-    try_hook(&FEntryContext::new(ctx), Hook::FilePermission)
+    try_hook(
+        &FEntryContext::new(ctx),
+        Hook::FilePermission,
+        Runner::FmodRet,
+    )
 }
 
 /// fmod_ret on `security_mmap_file` (aya's `#[fentry]` macro would discard the return value).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "fentry/security_mmap_file")]
 pub fn dst_fmod_mmap_file(ctx: *mut c_void) -> i32 {
-    try_hook(&FEntryContext::new(ctx), Hook::MmapFile { nargs: 3 })
+    try_hook(
+        &FEntryContext::new(ctx),
+        Hook::MmapFile { nargs: 3 },
+        Runner::FmodRet,
+    )
 }
 
 /// fmod_ret on `security_task_alloc` (aya's `#[fentry]` macro would discard the return value).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "fentry/security_task_alloc")]
 pub fn dst_fmod_task_alloc(ctx: *mut c_void) -> i32 {
-    try_hook(&FEntryContext::new(ctx), Hook::TaskAlloc)
+    try_hook(&FEntryContext::new(ctx), Hook::TaskAlloc, Runner::FmodRet)
 }
 
 /// fmod_ret on `security_socket_connect` (aya's `#[fentry]` macro would discard the return value).
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "fentry/security_socket_connect")]
 pub fn dst_fmod_socket_connect(ctx: *mut c_void) -> i32 {
-    try_hook(&FEntryContext::new(ctx), Hook::SocketConnect)
+    try_hook(
+        &FEntryContext::new(ctx),
+        Hook::SocketConnect,
+        Runner::FmodRet,
+    )
 }

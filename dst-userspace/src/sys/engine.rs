@@ -355,8 +355,13 @@ impl SysEngine {
             if self.fmod_links.iter().any(|(n, _)| n == name) {
                 continue;
             }
-            let link = fmod::load_and_attach(ebpf::SYS_OBJ, &self.bpf, name, func, &btf)?;
-            self.fmod_links.push((name, link));
+            // Two copies of each program: the kernel skips a tracing program on a CPU while a
+            // task is preempted inside it, and the other copy then evaluates the call (the
+            // programs mark calls they evaluated so the pair counts each call once).
+            for _ in 0..2 {
+                let link = fmod::load_and_attach(ebpf::SYS_OBJ, &self.bpf, name, func, &btf)?;
+                self.fmod_links.push((name, link));
+            }
         }
         Ok(())
     }
@@ -679,22 +684,7 @@ impl SysEngine {
     /// the observer's, and its twin's when attached. Kernels before 6.7 do not count skips of
     /// tracepoint programs and report 0.
     pub fn observer_skips(&self) -> Result<(u64, Option<u64>), SysError> {
-        let skips = |name: &str| -> Result<u64, SysError> {
-            let p: &TracePoint = self
-                .bpf
-                .program(name)
-                .and_then(|p| p.try_into().ok())
-                .ok_or_else(|| SysError::Program {
-                    what: format!("program {name} missing from the dst-sys object (rebuild dst)"),
-                    source: aya::programs::ProgramError::NotLoaded,
-                })?;
-            let fd = p
-                .fd()
-                .map_err(prog_err(format!("the exit observer {name}")))?;
-            crate::bpf_sys::prog_stats(fd.as_fd())
-                .map(|s| s.recursion_misses)
-                .map_err(SysError::Stats)
-        };
+        let skips = |name: &str| self.recursion_misses(name);
         let primary = skips("dst_sys_exit")?;
         let twin = if self.observer_twin() {
             Some(skips("dst_sys_exit_twin")?)
@@ -713,6 +703,19 @@ impl SysEngine {
         Ok(twin::missed_bound(primary, twin))
     }
 
+    /// How many runs the kernel skipped of program `name` of this engine's object (its
+    /// recursion guard; 0 on kernels before 6.7, which do not count skips).
+    fn recursion_misses(&self, name: &str) -> Result<u64, SysError> {
+        let p = self.bpf.program(name).ok_or_else(|| SysError::Program {
+            what: format!("program {name} missing from the dst-sys object (rebuild dst)"),
+            source: aya::programs::ProgramError::NotLoaded,
+        })?;
+        let fd = p.fd().map_err(prog_err(format!("program {name}")))?;
+        crate::bpf_sys::prog_stats(fd.as_fd())
+            .map(|s| s.recursion_misses)
+            .map_err(SysError::Stats)
+    }
+
     /// How many calls this engine's LSM and fmod_ret programs could not evaluate: trampoline
     /// programs run with migration, not preemption, disabled. While a task is preempted inside
     /// an fmod_ret program the kernel skips that program for every other call on the CPU (its
@@ -726,20 +729,7 @@ impl SysEngine {
                 .map_err(map_err("DST_SYS_CHAIN_BUSY"))?;
         let mut total = busy.get(&0, 0).map_err(map_err("DST_SYS_CHAIN_BUSY"))?;
         for name in &self.lsm_attached {
-            let p: &Lsm = self
-                .bpf
-                .program(name)
-                .and_then(|p| p.try_into().ok())
-                .ok_or_else(|| SysError::Program {
-                    what: format!("program {name} missing from the dst-sys object (rebuild dst)"),
-                    source: aya::programs::ProgramError::NotLoaded,
-                })?;
-            let fd = p
-                .fd()
-                .map_err(prog_err(format!("the LSM program {name}")))?;
-            total += crate::bpf_sys::prog_stats(fd.as_fd())
-                .map_err(SysError::Stats)?
-                .recursion_misses;
+            total += self.recursion_misses(name)?;
         }
         for (_, link) in &self.fmod_links {
             total += crate::bpf_sys::prog_stats(link.prog_fd())

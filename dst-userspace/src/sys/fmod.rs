@@ -2,7 +2,9 @@
 //! program type for: the `fentry/security_*` programs of the `dst-sys` object are relocated
 //! against the maps aya already created for that object (so they share the rule table,
 //! targets and counters), then loaded with the fmod_ret attach type and attached through a
-//! raw-tracepoint link that this process owns.
+//! raw-tracepoint link that this process owns. The engine attaches each program twice (see
+//! `DST_SYS_FMOD_SEEN` in the eBPF crate): tracing programs have a per-CPU recursion guard that
+//! skips them while a task is preempted inside, and the second copy catches those calls.
 
 use std::{
     collections::HashSet,
