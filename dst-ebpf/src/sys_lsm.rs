@@ -131,9 +131,10 @@ pub fn try_hook<C: EbpfContext>(ctx: &C, hook: Hook, runner: Runner) -> i32 {
         Hook::SocketAccept => (CLASS_ACCEPT, 0),
     };
     let pid_tgid = bpf_get_current_pid_tgid();
-    // SAFETY: helper without preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    if runner == Runner::FmodRet {
+    // Only the fmod_ret copies need the clock and the mark: LSM calls skip both.
+    let mark = if runner == Runner::FmodRet {
+        // SAFETY: helper without preconditions.
+        let now = unsafe { bpf_ktime_get_ns() };
         // SAFETY: plain copy of a map value.
         if let Some(at) = unsafe { FMOD_SEEN.get(&pid_tgid) }.copied() {
             let _ = FMOD_SEEN.remove(&pid_tgid);
@@ -142,8 +143,10 @@ pub fn try_hook<C: EbpfContext>(ctx: &C, hook: Hook, runner: Runner) -> i32 {
                 return 0;
             }
         }
-    }
-    let mark = (runner == Runner::FmodRet).then_some((pid_tgid, now));
+        Some((pid_tgid, now))
+    } else {
+        None
+    };
     match evaluate_file_marked(class, (pid_tgid >> 32) as u32, file, mark) {
         None => 0,
         Some(errno) => {
